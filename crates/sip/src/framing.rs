@@ -1,0 +1,163 @@
+//! Cutting a byte stream (SIP over TCP or TLS) into messages.
+//!
+//! On a stream, `Content-Length` decides where a message ends (RFC 3261 section 18.3), and
+//! CRLFs between messages are keepalives (RFC 5626 section 3.5.1): a double CRLF "ping" is
+//! answered by a single CRLF "pong". A partial message is not an error: [`check`] says
+//! [`Frame::Incomplete`] and the driver reads more.
+
+use crate::error::ParseError;
+use crate::header::HeaderName;
+use crate::message::{Limits, header_end};
+
+/// What the front of a stream buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// Not enough bytes yet to know.
+    Incomplete,
+    /// A whole message of this many bytes (headers and body).
+    Message(usize),
+    /// A double-CRLF keepalive ping of this many bytes: answer with one CRLF.
+    Ping(usize),
+    /// A lone CRLF (a pong, or stray line ends before a message) of this many bytes: skip it.
+    Pong(usize),
+}
+
+/// Examines the front of `buf`.
+///
+/// Errors mean the stream cannot be resynchronised (no usable Content-Length, or a message
+/// over the limit): the driver answers if it can and closes the connection.
+pub fn check(buf: &[u8], limits: &Limits) -> Result<Frame, ParseError> {
+    match buf {
+        [] | [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => {
+            return Ok(if buf.is_empty() {
+                Frame::Incomplete
+            } else {
+                incomplete_crlf(buf)
+            });
+        }
+        [b'\r', b'\n', b'\r', b'\n', ..] => return Ok(Frame::Ping(4)),
+        [b'\r', b'\n', ..] => return Ok(Frame::Pong(2)),
+        [b'\n', ..] => return Ok(Frame::Pong(1)),
+        _ => {}
+    }
+    let Some(end) = header_end(buf) else {
+        if buf.len() > limits.max_message {
+            return Err(ParseError::TooLarge);
+        }
+        return Ok(Frame::Incomplete);
+    };
+    let head = buf.get(..end).unwrap_or(buf);
+    let len = content_length(head)?.unwrap_or(0);
+    let total = end.checked_add(len).ok_or(ParseError::BodyTooLarge)?;
+    if total > limits.max_message {
+        return Err(ParseError::BodyTooLarge);
+    }
+    Ok(if buf.len() >= total {
+        Frame::Message(total)
+    } else {
+        Frame::Incomplete
+    })
+}
+
+fn incomplete_crlf(_buf: &[u8]) -> Frame {
+    // "\r", "\r\n" or "\r\n\r": wait for the next byte to tell a ping from a pong. A lone
+    // "\r\n" pong followed by nothing is consumed with the next read.
+    Frame::Incomplete
+}
+
+/// Finds Content-Length (or `l`) in a header section, with the same rules as the parser:
+/// digits only, and repeated values must agree.
+fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
+    let mut found: Option<usize> = None;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line.get(..colon).unwrap_or(&[]);
+        let name = std::str::from_utf8(name)
+            .unwrap_or("")
+            .trim_end_matches([' ', '\t']);
+        if HeaderName::parse(name) != HeaderName::ContentLength {
+            continue;
+        }
+        let value = std::str::from_utf8(line.get(colon + 1..).unwrap_or(&[]))
+            .map_err(|_| ParseError::Header {
+                name: "Content-Length",
+            })?
+            .trim();
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::Header {
+                name: "Content-Length",
+            });
+        }
+        let n: usize = value.parse().map_err(|_| ParseError::BodyTooLarge)?;
+        match found {
+            Some(prev) if prev != n => {
+                return Err(ParseError::Repeated {
+                    name: "Content-Length",
+                });
+            }
+            _ => found = Some(n),
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\n\r\nbody";
+
+    #[test]
+    fn partial_is_incomplete_not_error() {
+        let lim = Limits::default();
+        for n in 0..MSG.len() {
+            assert_eq!(check(&MSG[..n], &lim), Ok(Frame::Incomplete), "prefix {n}");
+        }
+        assert_eq!(check(MSG, &lim), Ok(Frame::Message(MSG.len())));
+        let mut two = MSG.to_vec();
+        two.extend_from_slice(MSG);
+        assert_eq!(check(&two, &lim), Ok(Frame::Message(MSG.len())));
+    }
+
+    #[test]
+    fn keepalives() {
+        let lim = Limits::default();
+        assert_eq!(check(b"\r\n\r\n", &lim), Ok(Frame::Ping(4)));
+        assert_eq!(check(b"\r\nOPTIONS", &lim), Ok(Frame::Pong(2)));
+        assert_eq!(check(b"\r\n", &lim), Ok(Frame::Incomplete));
+    }
+
+    #[test]
+    fn missing_length_means_empty_body() {
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\nNEXT";
+        assert_eq!(
+            check(m, &Limits::default()),
+            Ok(Frame::Message(m.len() - 4))
+        );
+    }
+
+    #[test]
+    fn bad_or_conflicting_lengths() {
+        let lim = Limits::default();
+        assert!(check(b"A sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n", &lim).is_err());
+        assert!(
+            check(
+                b"A sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\n",
+                &lim
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check(b"A sip:a SIP/2.0\r\nl: 99999999\r\n\r\n", &lim),
+            Err(ParseError::BodyTooLarge)
+        );
+        let huge = vec![b'a'; lim.max_message + 1];
+        assert_eq!(check(&huge, &lim), Err(ParseError::TooLarge));
+    }
+}
