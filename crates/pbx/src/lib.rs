@@ -1,1 +1,13 @@
-//! placeholder
+//! The switchboard application layer.
+//!
+//! It decides what the PBX answers; it never touches a socket. The network driver (`net`)
+//! hands it each request that a new server transaction carries, after the interception
+//! [`Pipeline`] has seen it, and sends back whatever it returns.
+
+#![warn(missing_docs)]
+
+mod answer;
+mod intercept;
+
+pub use answer::{Answers, Identity};
+pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};

@@ -1,0 +1,174 @@
+//! The answers the PBX gives for itself: OPTIONS pings, and the refusals of RFC 3261
+//! section 8.2 (method, URI scheme, extensions, hop count) for everything it cannot serve.
+
+use rand::{Rng, rngs::StdRng};
+use sip::{HeaderName, Host, Method, Request, Response, StatusCode, Uri};
+
+/// The methods this build serves; the Allow header lists them. Later applications (registrar,
+/// calls) add theirs.
+const ALLOWED: &[Method] = &[Method::Options];
+
+/// The option tags (RFC 3261 section 19.2) this build supports: none yet.
+const SUPPORTED: &[&str] = &[];
+
+/// Who the PBX is: the hosts that name it, and how it introduces itself.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Its own addresses and domains. A request whose Request-URI host is one of these is
+    /// addressed to the PBX itself, whatever the port (DESIGN.md section 15).
+    pub hosts: Vec<Host>,
+    /// The Server header value.
+    pub server: String,
+}
+
+impl Identity {
+    /// True when `host` names the PBX.
+    pub fn is_own(&self, host: &Host) -> bool {
+        self.hosts.iter().any(|h| h.matches(host))
+    }
+
+    /// True when a request for `uri` is addressed to the PBX itself rather than to someone the
+    /// PBX would forward it to. A SIP URI without a user part can only mean the server.
+    pub fn is_for_us(&self, uri: &Uri) -> bool {
+        match uri {
+            Uri::Sip(u) => u.user.is_none() || self.is_own(&u.host),
+            _ => false,
+        }
+    }
+}
+
+/// The application that answers requests the PBX serves itself.
+pub struct Answers {
+    identity: Identity,
+    rng: StdRng,
+}
+
+impl Answers {
+    /// `rng` makes To tags; tests seed it.
+    pub fn new(identity: Identity, rng: StdRng) -> Self {
+        Self { identity, rng }
+    }
+
+    /// A fresh tag for a To header (RFC 3261 section 19.3: at least 32 bits of randomness).
+    pub fn tag(&mut self) -> String {
+        format!("{:016x}", self.rng.random::<u64>())
+    }
+
+    /// The answer to a request that opened a new server transaction, or `None` for a request
+    /// that is never answered (ACK).
+    ///
+    /// The checks run in the order of RFC 3261 section 8.2: method, then Request-URI scheme
+    /// and extensions, then what the request asks for.
+    pub fn handle_request(&mut self, req: &Request) -> Option<Response> {
+        if req.method == Method::Ack {
+            return None;
+        }
+        let for_us = self.identity.is_for_us(&req.uri);
+        // A request the PBX would pass on toward someone else (a call, a message, a ping for a
+        // foreign domain), rather than consume itself.
+        let would_forward = match req.method {
+            Method::Options => !for_us,
+            Method::Register | Method::Cancel | Method::Extension(_) => false,
+            _ => true,
+        };
+
+        //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.1
+        //# If a UAS recognizes but does not support a method, it MUST respond with 405
+        //# (Method Not Allowed) [...] a 501 (Not Implemented) for an unrecognized method.
+        if let Method::Extension(_) = req.method {
+            return Some(self.refuse(req, StatusCode::NOT_IMPLEMENTED));
+        }
+
+        //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.2.1
+        //# If the Request-URI uses a scheme not supported by the UAS, it SHOULD reject the
+        //# request with a 416 (Unsupported URI Scheme) response.
+        if !matches!(req.uri, Uri::Sip(_) | Uri::Tel(_)) {
+            return Some(self.refuse(req, StatusCode::UNSUPPORTED_URI_SCHEME));
+        }
+
+        //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.2.3
+        //# If a UAS does not understand an option-tag listed in a Require header field, it
+        //# MUST respond by generating a response with status code 420 (Bad Extension).
+        //# [...] the UAS MUST NOT apply [this] to ACK or CANCEL requests.
+        if req.method != Method::Cancel {
+            let mut unknown: Vec<&str> = req.head.headers.tokens(&HeaderName::Require).collect();
+            if would_forward {
+                unknown.extend(req.head.headers.tokens(&HeaderName::ProxyRequire));
+            }
+            unknown.retain(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)));
+            if !unknown.is_empty() {
+                let mut resp = self.refuse(req, StatusCode::BAD_EXTENSION);
+                resp.head
+                    .headers
+                    .push(HeaderName::Unsupported, unknown.join(", "));
+                return Some(resp);
+            }
+        }
+
+        //= https://www.rfc-editor.org/rfc/rfc3261#section-16.3
+        //# If the Max-Forwards value is zero, the element MUST NOT forward the request [...]
+        //# the element MUST respond with 483 (Too many hops).
+        if would_forward && req.head.max_forwards == Some(0) {
+            return Some(self.refuse(req, StatusCode::TOO_MANY_HOPS));
+        }
+
+        Some(match req.method {
+            Method::Options if for_us => self.options(req),
+            //= https://www.rfc-editor.org/rfc/rfc3261#section-9.2
+            //# If the UAS did not find a matching transaction for the CANCEL according to the
+            //# procedure above, it SHOULD respond to the CANCEL with a 481.
+            Method::Cancel => self.refuse(req, StatusCode::CALL_DOES_NOT_EXIST),
+            // Not an open relay: a ping for a foreign domain goes nowhere.
+            Method::Options => self.refuse(req, StatusCode::FORBIDDEN),
+            _ => self.refuse(req, StatusCode::METHOD_NOT_ALLOWED),
+        })
+    }
+
+    /// 200 to an OPTIONS addressed to the PBX: what it allows, accepts and supports
+    /// (RFC 3261 section 11.2).
+    fn options(&mut self, req: &Request) -> Response {
+        let mut resp = self.answer(req, StatusCode::OK);
+        let h = &mut resp.head.headers;
+        h.push(HeaderName::Allow, allow());
+        h.push(HeaderName::Accept, "application/sdp");
+        h.push(HeaderName::AcceptEncoding, "identity");
+        h.push(HeaderName::AcceptLanguage, "en");
+        h.push(HeaderName::Supported, SUPPORTED.join(", "));
+        resp
+    }
+
+    /// A refusal; 405 carries the Allow header (RFC 3261 section 21.4.6).
+    fn refuse(&mut self, req: &Request, status: StatusCode) -> Response {
+        let mut resp = self.answer(req, status);
+        if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_IMPLEMENTED {
+            resp.head.headers.push(HeaderName::Allow, allow());
+        }
+        resp
+    }
+
+    fn answer(&mut self, req: &Request, status: StatusCode) -> Response {
+        let mut resp = Response::to_request(req, status);
+        //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.6.2
+        //# the UAS MUST add a tag to the To header field in the response (with the exception
+        //# of the 100 (Trying) response, in which a tag MAY be present).
+        if resp.head.to.tag().is_none() {
+            let tag = self.tag();
+            resp.head.to.params.set("tag", Some(tag));
+        }
+        resp.head
+            .headers
+            .push(HeaderName::Server, self.identity.server.clone());
+        resp
+    }
+}
+
+fn allow() -> String {
+    ALLOWED
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;
