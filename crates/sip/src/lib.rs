@@ -15,6 +15,7 @@ mod header;
 mod message;
 mod method;
 mod scan;
+pub mod transaction;
 mod uri;
 
 pub use addr::{CSeq, Contact, NameAddr, Transport, Via};
