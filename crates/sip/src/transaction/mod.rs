@@ -144,3 +144,6 @@ impl<E> Default for Outputs<E> {
 fn response_bytes(response: &Response) -> Bytes {
     Bytes::from(response.to_bytes())
 }
+
+#[cfg(test)]
+mod tests;
