@@ -98,7 +98,7 @@ pub enum Event<A> {
         transport: Transport,
     },
     /// A response that matched no client transaction: a 2xx retransmission after Timer M,
-    /// or anything a peer sends unasked. RFC 6026 section 7.1.1 lets a UA core drop it.
+    /// or anything a peer sends unasked. RFC 6026 lets a UA core drop it.
     StrayResponse {
         /// The response.
         response: Response,

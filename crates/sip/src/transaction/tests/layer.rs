@@ -339,3 +339,80 @@ fn poll_timeout_is_the_earliest_deadline() {
     assert!(l.is_empty());
     assert_eq!(l.poll_timeout(), None);
 }
+
+#[test]
+fn client_cancel_shares_the_invite_branch_but_not_its_transaction() {
+    let t0 = base();
+    let mut l = layer();
+    let inv = invite("UDP");
+    let inv_key = l
+        .send_request(t0, inv.clone(), "s", Transport::Udp)
+        .expect("INVITE");
+    let mut cancel = inv.clone();
+    cancel.method = Method::Cancel;
+    cancel.head.cseq.method = Method::Cancel;
+    cancel.head.via.truncate(1);
+    let cancel_key = l
+        .send_request(t0 + secs(1), cancel.clone(), "s", Transport::Udp)
+        .expect("CANCEL");
+    assert_ne!(inv_key, cancel_key);
+    assert_eq!(inv_key.branch(), cancel_key.branch());
+    events(&mut l);
+
+    let ok = response(&cancel, 200, "t");
+    l.handle_response(t0 + secs(1), ok.clone(), "s");
+    let terminated = response(&inv, 487, "t");
+    l.handle_response(t0 + secs(1), terminated.clone(), "s");
+    assert_eq!(
+        events(&mut l),
+        [
+            Event::Client {
+                key: cancel_key,
+                event: ClientEvent::Final(ok)
+            },
+            Event::Client {
+                key: inv_key.clone(),
+                event: ClientEvent::Final(terminated)
+            }
+        ]
+    );
+    assert_eq!(l.state(&inv_key), Some(State::Completed));
+}
+
+#[test]
+fn thousands_of_transactions_share_one_timer() {
+    let t0 = base();
+    let mut l = layer();
+    for n in 0..5_000u64 {
+        l.send_request(
+            t0 + ms(n),
+            options("UDP", &format!("z9hG4bK{n}")),
+            "s",
+            Transport::Udp,
+        )
+        .expect("send");
+    }
+    assert_eq!(l.len(), 5_000);
+    assert_eq!(l.poll_timeout(), Some(t0 + ms(500)));
+    let mut fired = 0;
+    while let Some(t) = l.poll_timeout() {
+        l.handle_timeout(t);
+        fired += 1;
+    }
+    assert!(l.is_empty());
+    // 10 retransmissions and Timer F each, with deadlines of neighbours 1 ms apart.
+    assert!(fired <= 5_000 * 11, "{fired}");
+    let timeouts = events(&mut l)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Client {
+                    event: ClientEvent::Timeout,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(timeouts, 5_000);
+}
