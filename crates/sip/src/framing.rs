@@ -46,6 +46,11 @@ pub fn check(buf: &[u8], limits: &Limits) -> Result<Frame, ParseError> {
         }
         return Ok(Frame::Incomplete);
     };
+    if end > limits.max_message {
+        // The header section alone is over the limit: that is 513 Message Too Large, as the
+        // parser says, and as a prefix of this stream without its empty line already said.
+        return Err(ParseError::TooLarge);
+    }
     let head = buf.get(..end).unwrap_or(buf);
     let len = content_length(head)?.unwrap_or(0);
     let total = end.checked_add(len).ok_or(ParseError::BodyTooLarge)?;
@@ -68,10 +73,15 @@ fn incomplete_crlf(_buf: &[u8]) -> Frame {
 /// Finds Content-Length (or `l`) in a header section, with the same rules as the parser:
 /// digits only, and repeated values must agree.
 fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
+    let is_continuation = |l: &&[u8]| l.first().is_some_and(|b| *b == b' ' || *b == b'\t');
     let mut found: Option<usize> = None;
-    for line in head.split(|&b| b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .skip(1)
+        .peekable();
+    while let Some(line) = lines.next() {
+        if is_continuation(&line) {
             continue;
         }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -84,7 +94,16 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
         if HeaderName::parse(name) != HeaderName::ContentLength {
             continue;
         }
-        let value = std::str::from_utf8(line.get(colon + 1..).unwrap_or(&[]))
+        //= https://www.rfc-editor.org/rfc/rfc3261#section-7.3.1
+        //# Header fields can be extended over multiple lines by preceding each extra line
+        //# with at least one SP or horizontal tab (HT).
+        // The parser unfolds every header, so "Content-Length:\r\n 5" is 5 here too.
+        let mut value = line.get(colon + 1..).unwrap_or(&[]).to_vec();
+        while let Some(more) = lines.next_if(is_continuation) {
+            value.push(b' ');
+            value.extend_from_slice(more);
+        }
+        let value = std::str::from_utf8(&value)
             .map_err(|_| ParseError::Header {
                 name: "Content-Length",
             })?
@@ -143,6 +162,15 @@ mod tests {
     }
 
     #[test]
+    fn folded_length_is_unfolded_like_the_parser_does() {
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n \t4\r\n\r\nbodyNEXT";
+        assert_eq!(
+            check(m, &Limits::default()),
+            Ok(Frame::Message(m.len() - 4))
+        );
+    }
+
+    #[test]
     fn bad_or_conflicting_lengths() {
         let lim = Limits::default();
         assert!(check(b"A sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n", &lim).is_err());
@@ -159,5 +187,19 @@ mod tests {
         );
         let huge = vec![b'a'; lim.max_message + 1];
         assert_eq!(check(&huge, &lim), Err(ParseError::TooLarge));
+    }
+
+    #[test]
+    fn oversize_header_section_is_too_large_however_it_arrives() {
+        let lim = Limits::default();
+        let mut m = b"OPTIONS sip:a@b SIP/2.0\r\nX-Pad: ".to_vec();
+        m.resize(lim.max_message + 10, b'a');
+        m.extend_from_slice(b"\r\n\r\n");
+        // Whole, or cut before its empty line: the same error (513, not 413).
+        assert_eq!(check(&m, &lim), Err(ParseError::TooLarge));
+        assert_eq!(
+            check(&m[..lim.max_message + 1], &lim),
+            Err(ParseError::TooLarge)
+        );
     }
 }
