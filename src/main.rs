@@ -1,1 +1,214 @@
-fn main() {}
+//! `switchboard`: the soft PBX binary. Parses the command line and the config file, sets up
+//! logging, binds the listeners and runs until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rand::SeedableRng;
+use tokio::sync::watch;
+
+mod config;
+
+use config::{Config, PortRange};
+
+/// A soft PBX: SIP phones register and call through it, and its service can be driven over
+/// HTTP and browsed as a 9P2000 file tree.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the PBX: SIP signalling (UDP and TCP), with its configuration from
+    /// ./switchboard.toml when present.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Config file (TOML). Default: ./switchboard.toml if it exists, else built-in defaults.
+    #[arg(long, value_name = "FILE", env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// SIP address, for UDP and TCP on the same port [default: 0.0.0.0:5060]. Port 0 picks a
+    /// free port; a `listening sip/udp ADDR` line on stdout says which.
+    #[arg(long, value_name = "ADDR:PORT", env = "SWITCHBOARD_SIP")]
+    sip: Option<SocketAddr>,
+    /// HTTP API address [default: 127.0.0.1:9000].
+    #[arg(long, value_name = "ADDR:PORT", env = "SWITCHBOARD_HTTP")]
+    http: Option<SocketAddr>,
+    /// 9P2000 file service address [default: 127.0.0.1:5640].
+    #[arg(long, value_name = "ADDR:PORT", env = "SWITCHBOARD_NINEP")]
+    ninep: Option<SocketAddr>,
+    /// Data directory: database, recordings, local 9P socket [default: ./data].
+    #[arg(long, value_name = "DIR", env = "SWITCHBOARD_DATA")]
+    data: Option<PathBuf>,
+    /// UDP port range for media, LO-HI [default: 10000-20000].
+    #[arg(long, value_name = "LO-HI", env = "SWITCHBOARD_RTP_PORTS")]
+    rtp_ports: Option<PortRange>,
+    /// Address written into Via, Contact and SDP when listening on 0.0.0.0 or behind a 1:1
+    /// NAT [default: the listening address].
+    #[arg(long, value_name = "ADDR", env = "SWITCHBOARD_ADVERTISE")]
+    advertise: Option<IpAddr>,
+    /// Homer collector to send HEP3 capture to [default: none].
+    #[arg(long, value_name = "ADDR:PORT", env = "SWITCHBOARD_HEP")]
+    hep: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    /// The config file, then the flags (and their environment variables) on top.
+    fn resolve(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => {
+                let default = PathBuf::from("switchboard.toml");
+                if default.exists() {
+                    Config::load(&default)?
+                } else {
+                    Config::default()
+                }
+            }
+        };
+        if let Some(v) = self.sip {
+            c.sip.listen = v;
+        }
+        if let Some(v) = self.http {
+            c.http.listen = v;
+        }
+        if let Some(v) = self.ninep {
+            c.ninep.listen = v;
+        }
+        if let Some(v) = self.data {
+            c.data = v;
+        }
+        if let Some(v) = self.rtp_ports {
+            c.rtp.ports = v;
+        }
+        if let Some(v) = self.advertise {
+            c.advertise = Some(v);
+        }
+        if let Some(v) = self.hep {
+            c.hep.collector = Some(v);
+        }
+        Ok(c)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.resolve().and_then(serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the whole chain of causes, no backtrace.
+            eprintln!("switchboard: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).context("invalid RUST_LOG")?,
+        _ => EnvFilter::try_new(level).context("invalid [log] level")?,
+    };
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+/// The hosts that name this PBX: a request whose Request-URI host is one of them is
+/// addressed to the PBX itself.
+fn own_hosts(c: &Config, bound: SocketAddr) -> Vec<sip::Host> {
+    let mut ips: Vec<IpAddr> = vec![bound.ip()];
+    if bound.ip().is_unspecified() {
+        ips.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        ips.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+    ips.extend(c.advertise);
+    let mut hosts: Vec<sip::Host> = ips
+        .into_iter()
+        .filter(|ip| !ip.is_unspecified())
+        .map(sip::Host::from)
+        .collect();
+    let names = c
+        .sip
+        .domains
+        .iter()
+        .chain(c.default_domain.iter())
+        .map(String::as_str);
+    hosts.extend(names.chain(["localhost"]).filter_map(sip::Host::parse));
+    hosts
+}
+
+fn listening(proto: &str, addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening {proto} {addr}");
+    let _ = out.flush();
+}
+
+fn serve(c: Config) -> anyhow::Result<()> {
+    init_logging(&c.log.level)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let sip_config = net::SipConfig {
+            listen: c.sip.listen,
+            limits: sip::Limits {
+                max_message: c.sip.max_message_bytes,
+                max_headers: c.sip.max_headers,
+            },
+            max_connections: c.sip.max_tcp_connections,
+            tcp_idle: std::time::Duration::from_secs(c.sip.tcp_idle_secs),
+        };
+        let server = net::SipServer::bind(sip_config).await?;
+        let local = server.local_addr();
+        listening("sip/udp", local);
+        listening("sip/tcp", local);
+
+        let identity = pbx::Identity {
+            hosts: own_hosts(&c, local),
+            server: c.sip.server_header.clone(),
+        };
+        let mut pipeline = pbx::Pipeline::new();
+        pipeline.push(pbx::SipLog);
+        let apps = net::Apps {
+            answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
+            pipeline,
+        };
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let run = tokio::spawn(server.run(apps, stop_rx));
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        run.await.context("sip server task failed")?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

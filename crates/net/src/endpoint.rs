@@ -1,0 +1,226 @@
+//! The SIP endpoint task: the one place where SIP messages from every transport meet the
+//! interception pipeline and the applications.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pbx::{Answers, Direction, Observed, Pipeline, Verdict};
+use sip::{Message, ParseError, Request, Transport};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::sip_server::SipConfig;
+use crate::tcp::ConnCmd;
+
+/// The applications and interceptors the endpoint drives.
+pub struct Apps {
+    /// The answers the PBX gives itself.
+    pub answers: Answers,
+    /// The interception pipeline every message passes.
+    pub pipeline: Pipeline,
+}
+
+/// A TCP connection's identity within this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ConnId(pub(crate) u64);
+
+/// What the transports hand the endpoint.
+pub(crate) enum Inbound {
+    /// A TCP connection opened; `tx` reaches its writer.
+    Opened {
+        conn: ConnId,
+        tx: mpsc::Sender<ConnCmd>,
+    },
+    /// One framed message from a TCP connection, or the rest of a stream that could not be
+    /// framed (`error`), which the endpoint refuses before the connection closes.
+    Stream {
+        conn: ConnId,
+        remote: SocketAddr,
+        bytes: Bytes,
+        error: Option<ParseError>,
+    },
+    /// A TCP connection closed.
+    Closed { conn: ConnId },
+}
+
+/// How a message reached us, and so how an answer goes back (symmetric response routing,
+/// RFC 3581): the same UDP socket to the source address, or the same TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Link {
+    Udp,
+    Tcp(ConnId),
+}
+
+/// A far end as the endpoint knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Peer {
+    link: Link,
+    remote: SocketAddr,
+}
+
+impl Peer {
+    fn transport(&self) -> Transport {
+        match self.link {
+            Link::Udp => Transport::Udp,
+            Link::Tcp(_) => Transport::Tcp,
+        }
+    }
+}
+
+pub(crate) struct Endpoint {
+    udp: Arc<UdpSocket>,
+    local: SocketAddr,
+    apps: Apps,
+    config: SipConfig,
+    conns: HashMap<ConnId, mpsc::Sender<ConnCmd>>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        udp: Arc<UdpSocket>,
+        local: SocketAddr,
+        apps: Apps,
+        config: SipConfig,
+    ) -> Self {
+        Self {
+            udp,
+            local,
+            apps,
+            config,
+            conns: HashMap::new(),
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Inbound>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        tracing::debug!(local = %self.local, "sip endpoint running");
+        // One datagram: UDP cannot carry more.
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                r = self.udp.recv_from(&mut buf) => match r {
+                    Ok((n, remote)) => {
+                        let peer = Peer { link: Link::Udp, remote };
+                        let raw = buf.get(..n).unwrap_or(&[]);
+                        self.on_bytes(peer, raw, None).await;
+                    }
+                    // ICMP errors surface here on Linux (ECONNREFUSED from an earlier send).
+                    Err(e) => tracing::trace!(error = %e, "sip udp receive error"),
+                },
+                Some(ev) = rx.recv() => match ev {
+                    Inbound::Opened { conn, tx, .. } => {
+                        self.conns.insert(conn, tx);
+                    }
+                    Inbound::Stream { conn, remote, bytes, error } => {
+                        let peer = Peer { link: Link::Tcp(conn), remote };
+                        self.on_bytes(peer, &bytes, error).await;
+                    }
+                    Inbound::Closed { conn } => {
+                        self.conns.remove(&conn);
+                    }
+                },
+            }
+        }
+        tracing::debug!("sip endpoint stopped");
+    }
+
+    async fn on_bytes(&mut self, peer: Peer, raw: &[u8], framing: Option<ParseError>) {
+        //= https://www.rfc-editor.org/rfc/rfc5626#section-4.4.1
+        //# keepalives on UDP use STUN; a bare CRLF datagram carries nothing: drop it.
+        if peer.link == Link::Udp && raw.iter().all(|&b| b == b'\r' || b == b'\n') {
+            return;
+        }
+        let fatal = framing.is_some();
+        let parsed = match framing {
+            Some(e) => Err(e),
+            None => Message::parse_with(raw, &self.config.limits),
+        };
+        let seen = Observed {
+            direction: Direction::Inbound,
+            transport: peer.transport(),
+            remote: peer.remote,
+            raw,
+            parsed: Some(parsed.as_ref()),
+        };
+        if self.apps.pipeline.inspect(&seen) == Verdict::Drop {
+            return;
+        }
+        match parsed {
+            Err(e) => {
+                tracing::debug!(remote = %peer.remote, error = %e, "refused malformed sip");
+                let tag = self.apps.answers.tag();
+                match sip::reject(raw, &e, &tag) {
+                    Some(answer) => self.send(peer, answer.into(), fatal).await,
+                    None if fatal => self.close(peer),
+                    None => {}
+                }
+            }
+            Ok(Message::Request(mut req)) => {
+                stamp_received(&mut req, peer.remote);
+                if let Some(resp) = self.apps.answers.handle_request(&req) {
+                    self.send(peer, resp.to_bytes().into(), false).await;
+                }
+            }
+            // No client transactions yet: every response is a stray, dropped (RFC 3261
+            // section 18.1.2 lets a UAC core drop what no transaction matches).
+            Ok(Message::Response(_)) => {}
+        }
+    }
+
+    async fn send(&mut self, peer: Peer, bytes: Bytes, then_close: bool) {
+        let seen = Observed {
+            direction: Direction::Outbound,
+            transport: peer.transport(),
+            remote: peer.remote,
+            raw: &bytes,
+            parsed: None,
+        };
+        if self.apps.pipeline.inspect(&seen) == Verdict::Drop {
+            return;
+        }
+        match peer.link {
+            Link::Udp => {
+                if let Err(e) = self.udp.send_to(&bytes, peer.remote).await {
+                    tracing::debug!(remote = %peer.remote, error = %e, "sip udp send failed");
+                }
+            }
+            Link::Tcp(conn) => {
+                let Some(tx) = self.conns.get(&conn) else {
+                    tracing::debug!(remote = %peer.remote, "sip tcp connection gone, dropped");
+                    return;
+                };
+                let cmd = if then_close {
+                    ConnCmd::SendAndClose(bytes)
+                } else {
+                    ConnCmd::Send(bytes)
+                };
+                if tx.try_send(cmd).is_err() {
+                    tracing::debug!(remote = %peer.remote, "sip tcp writer full, dropped");
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, peer: Peer) {
+        if let Link::Tcp(conn) = peer.link {
+            // Dropping the writer's sender ends the connection task.
+            self.conns.remove(&conn);
+        }
+    }
+}
+
+/// Adds `received` and `rport` to the top Via (RFC 3261 section 18.2.1, RFC 3581 section 4),
+/// so that responses echo where the request really came from.
+fn stamp_received(req: &mut Request, remote: SocketAddr) {
+    if let Some(via) = req.head.via.first_mut() {
+        via.params.set("received", Some(remote.ip().to_string()));
+        via.params.set("rport", Some(remote.port().to_string()));
+    }
+}

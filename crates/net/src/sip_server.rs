@@ -1,0 +1,126 @@
+//! Binding SIP's UDP socket and TCP listener on one port, and running them.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::endpoint::{Endpoint, Inbound};
+use crate::tcp;
+
+/// What the SIP driver needs to know.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// Address for both UDP and TCP. Port 0 picks a free port, the same for both.
+    pub listen: SocketAddr,
+    /// Bounds on one message.
+    pub limits: sip::Limits,
+    /// Most TCP connections open at once; further ones are refused at accept.
+    pub max_connections: usize,
+    /// A TCP connection that carries nothing (not even a keepalive) for this long is closed.
+    pub tcp_idle: Duration,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            limits: sip::Limits::default(),
+            max_connections: 4096,
+            // RFC 5626 keepalives come every 2 minutes at most; registrations last an hour.
+            tcp_idle: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Errors starting the SIP listeners.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// The UDP socket could not be bound.
+    #[error("cannot listen for SIP on udp {addr}")]
+    Udp {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The TCP listener could not be bound.
+    #[error("cannot listen for SIP on tcp {addr}")]
+    Tcp {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// SIP listeners that are bound and ready to run.
+pub struct SipServer {
+    udp: Arc<UdpSocket>,
+    tcp: TcpListener,
+    local: SocketAddr,
+    config: SipConfig,
+}
+
+impl SipServer {
+    /// Binds UDP and TCP on the same address. With port 0 the kernel picks the UDP port and
+    /// TCP takes the same one; if that TCP port is taken, another pair is tried.
+    pub async fn bind(config: SipConfig) -> Result<Self, BindError> {
+        let addr = config.listen;
+        let attempts = if addr.port() == 0 { 16 } else { 1 };
+        let mut last = None;
+        for _ in 0..attempts {
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| BindError::Udp { addr, source })?;
+            let local = udp
+                .local_addr()
+                .map_err(|source| BindError::Udp { addr, source })?;
+            match TcpListener::bind(local).await {
+                Ok(tcp) => {
+                    return Ok(Self {
+                        udp: Arc::new(udp),
+                        tcp,
+                        local,
+                        config,
+                    });
+                }
+                Err(source) => {
+                    last = Some(BindError::Tcp {
+                        addr: local,
+                        source,
+                    })
+                }
+            }
+        }
+        Err(last.unwrap_or(BindError::Tcp {
+            addr,
+            source: io::ErrorKind::AddrInUse.into(),
+        }))
+    }
+
+    /// The address both listeners are bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Serves until `shutdown` turns true.
+    pub async fn run(self, apps: crate::endpoint::Apps, mut shutdown: watch::Receiver<bool>) {
+        // TCP connections hand complete messages to the endpoint through this bounded queue;
+        // when it is full they stop reading, and TCP flow control pushes back on the peer.
+        let (tx, rx) = mpsc::channel::<Inbound>(1024);
+        let accept = tokio::spawn(tcp::accept_loop(
+            self.tcp,
+            tx,
+            self.config.clone(),
+            shutdown.clone(),
+        ));
+        let endpoint = Endpoint::new(self.udp, self.local, apps, self.config);
+        endpoint.run(rx, &mut shutdown).await;
+        accept.abort();
+    }
+}

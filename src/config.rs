@@ -1,0 +1,234 @@
+//! The configuration: `switchboard.toml`, every key optional, then environment variables and
+//! command-line flags on top (flags win).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// The whole file. An empty file is valid: every key has a safe default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the database, recordings and the local 9P socket.
+    pub data: PathBuf,
+    /// The address put in Via, Contact and SDP when bound to 0.0.0.0 or behind 1:1 NAT.
+    pub advertise: Option<IpAddr>,
+    /// The domain used for requests addressed to the PBX's own IP.
+    pub default_domain: Option<String>,
+    /// SIP signalling.
+    pub sip: SipSection,
+    /// The HTTP API.
+    pub http: Listen,
+    /// The 9P2000 file service.
+    pub ninep: Listen,
+    /// Media.
+    pub rtp: RtpSection,
+    /// HEP capture to a Homer collector.
+    pub hep: HepSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("./data"),
+            advertise: None,
+            default_domain: None,
+            sip: SipSection::default(),
+            http: Listen {
+                listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            },
+            ninep: Listen {
+                listen: SocketAddr::from(([127, 0, 0, 1], 5640)),
+            },
+            rtp: RtpSection::default(),
+            hep: HepSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipSection {
+    /// UDP and TCP address.
+    pub listen: SocketAddr,
+    /// Domains served besides the PBX's own addresses.
+    pub domains: Vec<String>,
+    /// Largest SIP message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest number of header lines in one message.
+    pub max_headers: usize,
+    /// Most TCP connections at once.
+    pub max_tcp_connections: usize,
+    /// Seconds a silent TCP connection is kept.
+    pub tcp_idle_secs: u64,
+    /// The Server / User-Agent header value.
+    pub server_header: String,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        let net = net::SipConfig::default();
+        Self {
+            listen: net.listen,
+            domains: Vec::new(),
+            max_message_bytes: net.limits.max_message,
+            max_headers: net.limits.max_headers,
+            max_tcp_connections: net.max_connections,
+            tcp_idle_secs: net.tcp_idle.as_secs(),
+            server_header: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// A section with just a listening address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// Where to listen.
+    pub listen: SocketAddr,
+}
+
+/// `[rtp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtpSection {
+    /// The UDP port range for media, `LO-HI`.
+    pub ports: PortRange,
+}
+
+impl Default for RtpSection {
+    fn default() -> Self {
+        Self {
+            ports: PortRange {
+                lo: 10_000,
+                hi: 20_000,
+            },
+        }
+    }
+}
+
+/// `[hep]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HepSection {
+    /// Where to send HEP3 frames, if anywhere.
+    pub collector: Option<SocketAddr>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter: `info`, `debug`, `sip=debug,info`... `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+/// An inclusive UDP port range, `LO-HI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub lo: u16,
+    /// Last port.
+    pub hi: u16,
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid port range {s:?}: expected LO-HI, e.g. 10000-20000");
+        let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+        let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+        //= https://www.rfc-editor.org/rfc/rfc3550#section-11
+        //# RTP uses an even port and RTCP the next odd one: a range needs room for a pair.
+        if lo == 0 || hi <= lo {
+            return Err(bad());
+        }
+        Ok(Self { lo, hi })
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.lo, self.hi)
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            // toml's own rendering spans several lines; a start-up error is one line.
+            let at = e.span().map(|span| {
+                let before = text.get(..span.start).unwrap_or("");
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {col}")
+            });
+            anyhow::anyhow!(
+                "invalid config {}{}: {}",
+                path.display(),
+                at.unwrap_or_default(),
+                e.message().trim()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c: Config = toml::from_str("").expect("empty");
+        assert_eq!(c.sip.listen, SocketAddr::from(([0, 0, 0, 0], 5060)));
+        assert_eq!(c.http.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(
+            c.rtp.ports,
+            PortRange {
+                lo: 10_000,
+                hi: 20_000
+            }
+        );
+    }
+
+    #[test]
+    fn sample_config_parses() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("switchboard.toml");
+        Config::load(&path).expect("sample config");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_ranges_are_refused() {
+        assert!(toml::from_str::<Config>("[sip]\nlisten_typo = 1").is_err());
+        assert!("20000-10000".parse::<PortRange>().is_err());
+        assert!("0-10".parse::<PortRange>().is_err());
+        assert!("abc".parse::<PortRange>().is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Shared by the end-to-end tests: start `switchboard serve` on free loopback ports, find
+//! the test peers, and clean up.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `switchboard serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub sip: SocketAddr,
+    pub data: tempfile::TempDir,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the server on 127.0.0.1 with port 0 for SIP, its own data directory, an empty
+    /// config, and `extra` flags; waits for its `listening` lines.
+    pub fn start(extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("tempdir");
+        let config = data.path().join("empty.toml");
+        std::fs::write(&config, "").expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--sip", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (etx, erx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let mut sip = None;
+        while sip.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| {
+                    let err: Vec<String> = erx.try_iter().collect();
+                    panic!("switchboard did not report listening; stderr: {err:?}")
+                });
+            if let Some(addr) = line.strip_prefix("listening sip/udp ") {
+                sip = Some(addr.parse().expect("listening address"));
+            }
+        }
+        Self {
+            child,
+            sip: sip.expect("sip address"),
+            data,
+            stderr: erx,
+        }
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends `signal` and waits for the exit code.
+    pub fn signal_and_wait(&mut self, signal: i32) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of an external test peer, or `None` (the test then skips) when it is missing and
+/// `SWITCHBOARD_PEERS` is not set. Under `SWITCHBOARD_PEERS=1` (as `scripts/test` runs) a
+/// missing peer fails the test.
+pub fn peer(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("SWITCHBOARD_PEERS").is_ok_and(|v| v == "1") {
+            panic!("test peer {program} is missing (SWITCHBOARD_PEERS=1); run scripts/test");
+        }
+        eprintln!("skipped: test peer {program} not installed (scripts/test installs it)");
+    }
+    found
+}
+
+/// The tests' SIPp scenarios.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// The outcome of one SIPp run.
+pub struct SippRun {
+    pub success: bool,
+    pub output: String,
+}
+
+/// Runs SIPp with `scenario` against `target` for `calls` calls, bounded in time.
+pub fn sipp(scenario_file: &str, target: SocketAddr, transport_tcp: bool, calls: u32) -> SippRun {
+    let sipp = peer("sipp").expect("sipp");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(sipp);
+    cmd.current_dir(dir.path())
+        .arg("-sf")
+        .arg(scenario(scenario_file))
+        .arg(target.to_string())
+        .args(["-i", "127.0.0.1", "-m", &calls.to_string(), "-r", "50"])
+        .args([
+            "-timeout",
+            "30",
+            "-timeout_error",
+            "-recv_timeout",
+            "10000",
+            "-nostdin",
+        ])
+        .args(["-trace_err", "-trace_msg"]);
+    if transport_tcp {
+        cmd.args(["-t", "t1"]);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run sipp");
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    // SIPp writes the exchanged messages and errors to files in its working directory.
+    for entry in std::fs::read_dir(dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let mut text = String::new();
+        if std::fs::File::open(entry.path())
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .is_ok()
+        {
+            output.push_str(&format!("\n==> {}\n{text}", entry.path().display()));
+        }
+    }
+    SippRun {
+        success: out.status.success(),
+        output,
+    }
+}
