@@ -167,6 +167,9 @@ fn serve(c: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
+        // Watch the signals before announcing anything: a supervisor that reads the
+        // `listening` lines may signal at once.
+        let signals = Signals::new()?;
         let sip_config = net::SipConfig {
             listen: c.sip.listen,
             limits: sip::Limits {
@@ -194,7 +197,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let run = tokio::spawn(server.run(apps, stop_rx));
-        wait_for_signal().await?;
+        signals.wait().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         run.await.context("sip server task failed")?;
@@ -202,13 +205,25 @@ fn serve(c: Config) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, both of which stop the server cleanly.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

@@ -21,9 +21,14 @@ impl Server {
     /// Starts the server on 127.0.0.1 with port 0 for SIP, its own data directory, an empty
     /// config, and `extra` flags; waits for its `listening` lines.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_config("", extra)
+    }
+
+    /// Like [`Server::start`] with `config` as the config file's text.
+    pub fn start_with_config(config_text: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("tempdir");
-        let config = data.path().join("empty.toml");
-        std::fs::write(&config, "").expect("config");
+        let config = data.path().join("switchboard.toml");
+        std::fs::write(&config, config_text).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
             .arg("--config")
@@ -178,4 +183,47 @@ pub fn sipp(scenario_file: &str, target: SocketAddr, transport_tcp: bool, calls:
         success: out.status.success(),
         output,
     }
+}
+
+/// An OPTIONS to the server itself, with `vias` as its Via lines (top first) and `extra`
+/// header lines.
+pub fn options(server: SocketAddr, vias: &[&str], extra: &str) -> Vec<u8> {
+    let mut m = format!("OPTIONS sip:{server} SIP/2.0\r\n");
+    for v in vias {
+        m.push_str(&format!("Via: {v}\r\n"));
+    }
+    m.push_str(&format!(
+        "From: <sip:t@127.0.0.1>;tag=f1\r\nTo: <sip:{server}>\r\nCall-ID: {}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n",
+        vias.first().copied().unwrap_or("none").len()
+    ));
+    m.into_bytes()
+}
+
+/// Sends one datagram from a fresh loopback socket and returns the first answer, if one
+/// comes within `wait`.
+pub fn udp_exchange(server: SocketAddr, msg: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(wait)).expect("timeout");
+    sock.send_to(msg, server).expect("send");
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// The status code of a response.
+pub fn status(resp: &[u8]) -> u16 {
+    String::from_utf8_lossy(resp.get(8..11).unwrap_or(b"000"))
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The header lines named `name` (case-sensitive, long form) of a message.
+pub fn header_lines(msg: &[u8], name: &str) -> Vec<String> {
+    let prefix = format!("{name}: ");
+    String::from_utf8_lossy(msg)
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
 }
