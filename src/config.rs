@@ -69,6 +69,14 @@ pub struct SipSection {
     pub tcp_idle_secs: u64,
     /// The Server / User-Agent header value.
     pub server_header: String,
+    /// RFC 3261 timer T1 (round-trip estimate), milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 timer T2 (longest retransmit interval), milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 timer T4 (longest time a message lives in the network), milliseconds.
+    pub t4_ms: u64,
+    /// Most server transactions alive at once; beyond it new requests get 503.
+    pub max_transactions: usize,
 }
 
 impl Default for SipSection {
@@ -82,7 +90,31 @@ impl Default for SipSection {
             max_tcp_connections: net.max_connections,
             tcp_idle_secs: net.tcp_idle.as_secs(),
             server_header: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_owned(),
+            t1_ms: millis(net.transactions.timers.t1),
+            t2_ms: millis(net.transactions.timers.t2),
+            t4_ms: millis(net.transactions.timers.t4),
+            max_transactions: net.transactions.max_server_transactions,
         }
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SipSection {
+    /// The transaction layer's settings.
+    pub fn transactions(&self) -> anyhow::Result<sip::transaction::LayerConfig> {
+        use std::time::Duration;
+        if self.t1_ms == 0 || self.t2_ms < self.t1_ms || self.t4_ms == 0 {
+            anyhow::bail!("invalid [sip] timers: need t1_ms > 0, t2_ms >= t1_ms, t4_ms > 0");
+        }
+        let mut c = sip::transaction::LayerConfig::default();
+        c.timers.t1 = Duration::from_millis(self.t1_ms);
+        c.timers.t2 = Duration::from_millis(self.t2_ms);
+        c.timers.t4 = Duration::from_millis(self.t4_ms);
+        c.max_server_transactions = self.max_transactions;
+        Ok(c)
     }
 }
 

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use pbx::{Answers, Direction, Observed, Pipeline, Verdict};
-use sip::{Message, ParseError, Request, Transport};
+use sip::transaction::{Event, TransactionLayer};
+use sip::{Message, ParseError, Request, Response, StatusCode, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
@@ -75,6 +77,7 @@ pub(crate) struct Endpoint {
     apps: Apps,
     config: SipConfig,
     conns: HashMap<ConnId, mpsc::Sender<ConnCmd>>,
+    transactions: TransactionLayer<Peer>,
 }
 
 impl Endpoint {
@@ -84,12 +87,14 @@ impl Endpoint {
         apps: Apps,
         config: SipConfig,
     ) -> Self {
+        let transactions = TransactionLayer::new(config.transactions.clone());
         Self {
             udp,
             local,
             apps,
             config,
             conns: HashMap::new(),
+            transactions,
         }
     }
 
@@ -102,9 +107,14 @@ impl Endpoint {
         // One datagram: UDP cannot carry more.
         let mut buf = vec![0u8; 65_536];
         loop {
+            let deadline = self.transactions.poll_timeout();
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
+                _ = sleep_until(deadline) => {
+                    self.transactions.handle_timeout(Instant::now());
+                    self.drain().await;
+                }
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, remote)) => {
                         let peer = Peer { link: Link::Udp, remote };
@@ -157,24 +167,78 @@ impl Endpoint {
                 tracing::debug!(remote = %peer.remote, error = %e, "refused malformed sip");
                 let tag = self.apps.answers.tag();
                 match sip::reject(raw, &e, &tag) {
-                    Some(answer) => self.send(peer, answer.into(), fatal).await,
+                    Some(answer) => {
+                        self.send(peer, answer.into(), fatal).await;
+                    }
                     None if fatal => self.close(peer),
                     None => {}
                 }
             }
             Ok(Message::Request(mut req)) => {
                 stamp_received(&mut req, peer.remote);
-                if let Some(resp) = self.apps.answers.handle_request(&req) {
-                    self.send(peer, resp.to_bytes().into(), false).await;
-                }
+                self.transactions
+                    .handle_request(Instant::now(), req, peer, peer.transport());
+                self.drain().await;
             }
-            // No client transactions yet: every response is a stray, dropped (RFC 3261
-            // section 18.1.2 lets a UAC core drop what no transaction matches).
-            Ok(Message::Response(_)) => {}
+            Ok(Message::Response(resp)) => {
+                self.transactions
+                    .handle_response(Instant::now(), resp, peer);
+                self.drain().await;
+            }
         }
     }
 
-    async fn send(&mut self, peer: Peer, bytes: Bytes, then_close: bool) {
+    /// Sends what the transaction layer has queued and serves its events, until both are
+    /// empty (answering an event can queue more).
+    async fn drain(&mut self) {
+        loop {
+            while let Some(t) = self.transactions.poll_transmit() {
+                if !self.send(t.destination, t.payload, false).await {
+                    self.transactions
+                        .handle_transport_error(Instant::now(), &t.key);
+                }
+            }
+            let Some(event) = self.transactions.poll_event() else {
+                return;
+            };
+            match event {
+                Event::Request {
+                    key,
+                    request,
+                    cancels,
+                    ..
+                } => {
+                    let answer = match cancels {
+                        Some(_) => Some(self.apps.answers.cancel_matched(&request)),
+                        None => self.apps.answers.handle_request(&request),
+                    };
+                    if let Some(resp) = answer {
+                        if let Err(e) = self.transactions.respond(Instant::now(), &key, resp) {
+                            tracing::debug!(error = %e, "answer not sent");
+                        }
+                    }
+                }
+                // Over the transaction limit: refuse without keeping state.
+                Event::Refused {
+                    request, source, ..
+                } => {
+                    let mut resp = Response::to_request(&request, StatusCode::SERVICE_UNAVAILABLE);
+                    let tag = self.apps.answers.tag();
+                    resp.head.to.params.set("tag", Some(tag));
+                    resp.head.headers.push(sip::HeaderName::RetryAfter, "5");
+                    self.send(source, resp.to_bytes().into(), false).await;
+                }
+                // No dialogs and no client transactions of our own yet: ACKs for 2xx and
+                // responses that match nothing have nowhere to go (RFC 3261 section 18.1.2).
+                Event::StrayAck { .. } | Event::StrayResponse { .. } => {}
+                Event::Client { key, event } => tracing::trace!(?key, ?event, "client transaction"),
+                Event::Server { key, event } => tracing::trace!(?key, ?event, "server transaction"),
+            }
+        }
+    }
+
+    /// Sends through the pipeline; false when the transport could not take it.
+    async fn send(&mut self, peer: Peer, bytes: Bytes, then_close: bool) -> bool {
         let seen = Observed {
             direction: Direction::Outbound,
             transport: peer.transport(),
@@ -183,27 +247,31 @@ impl Endpoint {
             parsed: None,
         };
         if self.apps.pipeline.inspect(&seen) == Verdict::Drop {
-            return;
+            return true;
         }
         match peer.link {
-            Link::Udp => {
-                if let Err(e) = self.udp.send_to(&bytes, peer.remote).await {
+            Link::Udp => match self.udp.send_to(&bytes, peer.remote).await {
+                Ok(_) => true,
+                Err(e) => {
                     tracing::debug!(remote = %peer.remote, error = %e, "sip udp send failed");
+                    false
                 }
-            }
+            },
             Link::Tcp(conn) => {
                 let Some(tx) = self.conns.get(&conn) else {
                     tracing::debug!(remote = %peer.remote, "sip tcp connection gone, dropped");
-                    return;
+                    return false;
                 };
                 let cmd = if then_close {
                     ConnCmd::SendAndClose(bytes)
                 } else {
                     ConnCmd::Send(bytes)
                 };
-                if tx.try_send(cmd).is_err() {
+                let sent = tx.try_send(cmd).is_ok();
+                if !sent {
                     tracing::debug!(remote = %peer.remote, "sip tcp writer full, dropped");
                 }
+                sent
             }
         }
     }
@@ -213,6 +281,14 @@ impl Endpoint {
             // Dropping the writer's sender ends the connection task.
             self.conns.remove(&conn);
         }
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -22,6 +22,8 @@ pub struct SipConfig {
     pub max_connections: usize,
     /// A TCP connection that carries nothing (not even a keepalive) for this long is closed.
     pub tcp_idle: Duration,
+    /// Timers T1, T2, T4 and the bound on live server transactions.
+    pub transactions: sip::transaction::LayerConfig,
 }
 
 impl Default for SipConfig {
@@ -32,6 +34,7 @@ impl Default for SipConfig {
             max_connections: 4096,
             // RFC 5626 keepalives come every 2 minutes at most; registrations last an hour.
             tcp_idle: Duration::from_secs(3600),
+            transactions: sip::transaction::LayerConfig::default(),
         }
     }
 }

@@ -124,6 +124,15 @@ impl Answers {
         })
     }
 
+    /// The answer to a CANCEL that matched a live server transaction.
+    ///
+    //= https://www.rfc-editor.org/rfc/rfc3261#section-9.2
+    //# Regardless of the method of the original request, as long as the CANCEL matched an
+    //# existing transaction, the UAS answers the CANCEL request itself with a 200 (OK).
+    pub fn cancel_matched(&mut self, cancel: &Request) -> Response {
+        self.answer(cancel, StatusCode::OK)
+    }
+
     /// 200 to an OPTIONS addressed to the PBX: what it allows, accepts and supports
     /// (RFC 3261 section 11.2).
     fn options(&mut self, req: &Request) -> Response {
