@@ -176,6 +176,10 @@ impl Endpoint {
             }
             Ok(Message::Request(mut req)) => {
                 stamp_received(&mut req, peer.remote);
+                if let Some(resp) = self.apps.answers.stateless(&req) {
+                    self.send(peer, resp.to_bytes().into(), false).await;
+                    return;
+                }
                 self.transactions
                     .handle_request(Instant::now(), req, peer, peer.transport());
                 self.drain().await;

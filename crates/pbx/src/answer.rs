@@ -41,17 +41,58 @@ impl Identity {
 pub struct Answers {
     identity: Identity,
     rng: StdRng,
+    /// Keys the To tags of stateless answers, so that a peer cannot predict them.
+    tag_key: u64,
 }
 
 impl Answers {
     /// `rng` makes To tags; tests seed it.
-    pub fn new(identity: Identity, rng: StdRng) -> Self {
-        Self { identity, rng }
+    pub fn new(identity: Identity, mut rng: StdRng) -> Self {
+        let tag_key = rng.random();
+        Self {
+            identity,
+            rng,
+            tag_key,
+        }
+    }
+
+    /// The answer to a request that the PBX answers without keeping transaction state
+    /// (RFC 3261 section 8.2.7), or `None` when the request needs a transaction.
+    ///
+    /// OPTIONS qualifies: its answer depends only on the request, so a retransmission is
+    /// answered again, identically, with the To tag derived from the request. Keepalive pings
+    /// are the bulk of a PBX's traffic, and 32 s of Timer J state for each would cost more
+    /// than the answer.
+    ///
+    //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.7
+    //# If a stateless UAS receives a retransmission of a request, it regenerates the
+    //# response and resends it, just as if it were replying to the first instance of the
+    //# request. [...] To header tags MUST be generated for responses in a stateless manner -
+    //# in a manner that will generate the same tag for the same request consistently.
+    pub fn stateless(&mut self, req: &Request) -> Option<Response> {
+        if req.method != Method::Options {
+            return None;
+        }
+        let tag = self.stateless_tag(req);
+        self.decide(req, &tag)
     }
 
     /// A fresh tag for a To header (RFC 3261 section 19.3: at least 32 bits of randomness).
     pub fn tag(&mut self) -> String {
         format!("{:016x}", self.rng.random::<u64>())
+    }
+
+    /// The same tag for the same request: a keyed hash of what identifies it (its top Via
+    /// branch, Call-ID, From tag and CSeq).
+    fn stateless_tag(&self, req: &Request) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.tag_key.hash(&mut h);
+        req.head.top_via().and_then(|v| v.branch()).hash(&mut h);
+        req.head.call_id.hash(&mut h);
+        req.head.from.tag().hash(&mut h);
+        req.head.cseq.seq.hash(&mut h);
+        format!("{:016x}", h.finish())
     }
 
     /// The answer to a request that opened a new server transaction, or `None` for a request
@@ -60,6 +101,11 @@ impl Answers {
     /// The checks run in the order of RFC 3261 section 8.2: method, then Request-URI scheme
     /// and extensions, then what the request asks for.
     pub fn handle_request(&mut self, req: &Request) -> Option<Response> {
+        let tag = self.tag();
+        self.decide(req, &tag)
+    }
+
+    fn decide(&mut self, req: &Request, tag: &str) -> Option<Response> {
         if req.method == Method::Ack {
             return None;
         }
@@ -76,14 +122,14 @@ impl Answers {
         //# If a UAS recognizes but does not support a method, it MUST respond with 405
         //# (Method Not Allowed) [...] a 501 (Not Implemented) for an unrecognized method.
         if let Method::Extension(_) = req.method {
-            return Some(self.refuse(req, StatusCode::NOT_IMPLEMENTED));
+            return Some(self.refuse(req, StatusCode::NOT_IMPLEMENTED, tag));
         }
 
         //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.2.1
         //# If the Request-URI uses a scheme not supported by the UAS, it SHOULD reject the
         //# request with a 416 (Unsupported URI Scheme) response.
         if !matches!(req.uri, Uri::Sip(_) | Uri::Tel(_)) {
-            return Some(self.refuse(req, StatusCode::UNSUPPORTED_URI_SCHEME));
+            return Some(self.refuse(req, StatusCode::UNSUPPORTED_URI_SCHEME, tag));
         }
 
         //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.2.3
@@ -97,7 +143,7 @@ impl Answers {
             }
             unknown.retain(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)));
             if !unknown.is_empty() {
-                let mut resp = self.refuse(req, StatusCode::BAD_EXTENSION);
+                let mut resp = self.refuse(req, StatusCode::BAD_EXTENSION, tag);
                 resp.head
                     .headers
                     .push(HeaderName::Unsupported, unknown.join(", "));
@@ -109,18 +155,18 @@ impl Answers {
         //# If the Max-Forwards value is zero, the element MUST NOT forward the request [...]
         //# the element MUST respond with 483 (Too many hops).
         if would_forward && req.head.max_forwards == Some(0) {
-            return Some(self.refuse(req, StatusCode::TOO_MANY_HOPS));
+            return Some(self.refuse(req, StatusCode::TOO_MANY_HOPS, tag));
         }
 
         Some(match req.method {
-            Method::Options if for_us => self.options(req),
+            Method::Options if for_us => self.options(req, tag),
             //= https://www.rfc-editor.org/rfc/rfc3261#section-9.2
             //# If the UAS did not find a matching transaction for the CANCEL according to the
             //# procedure above, it SHOULD respond to the CANCEL with a 481.
-            Method::Cancel => self.refuse(req, StatusCode::CALL_DOES_NOT_EXIST),
+            Method::Cancel => self.refuse(req, StatusCode::CALL_DOES_NOT_EXIST, tag),
             // Not an open relay: a ping for a foreign domain goes nowhere.
-            Method::Options => self.refuse(req, StatusCode::FORBIDDEN),
-            _ => self.refuse(req, StatusCode::METHOD_NOT_ALLOWED),
+            Method::Options => self.refuse(req, StatusCode::FORBIDDEN, tag),
+            _ => self.refuse(req, StatusCode::METHOD_NOT_ALLOWED, tag),
         })
     }
 
@@ -130,13 +176,14 @@ impl Answers {
     //# Regardless of the method of the original request, as long as the CANCEL matched an
     //# existing transaction, the UAS answers the CANCEL request itself with a 200 (OK).
     pub fn cancel_matched(&mut self, cancel: &Request) -> Response {
-        self.answer(cancel, StatusCode::OK)
+        let tag = self.tag();
+        self.answer(cancel, StatusCode::OK, &tag)
     }
 
     /// 200 to an OPTIONS addressed to the PBX: what it allows, accepts and supports
     /// (RFC 3261 section 11.2).
-    fn options(&mut self, req: &Request) -> Response {
-        let mut resp = self.answer(req, StatusCode::OK);
+    fn options(&self, req: &Request, tag: &str) -> Response {
+        let mut resp = self.answer(req, StatusCode::OK, tag);
         let h = &mut resp.head.headers;
         h.push(HeaderName::Allow, allow());
         h.push(HeaderName::Accept, "application/sdp");
@@ -147,22 +194,21 @@ impl Answers {
     }
 
     /// A refusal; 405 carries the Allow header (RFC 3261 section 21.4.6).
-    fn refuse(&mut self, req: &Request, status: StatusCode) -> Response {
-        let mut resp = self.answer(req, status);
+    fn refuse(&self, req: &Request, status: StatusCode, tag: &str) -> Response {
+        let mut resp = self.answer(req, status, tag);
         if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_IMPLEMENTED {
             resp.head.headers.push(HeaderName::Allow, allow());
         }
         resp
     }
 
-    fn answer(&mut self, req: &Request, status: StatusCode) -> Response {
+    fn answer(&self, req: &Request, status: StatusCode, tag: &str) -> Response {
         let mut resp = Response::to_request(req, status);
         //= https://www.rfc-editor.org/rfc/rfc3261#section-8.2.6.2
         //# the UAS MUST add a tag to the To header field in the response (with the exception
         //# of the 100 (Trying) response, in which a tag MAY be present).
         if resp.head.to.tag().is_none() {
-            let tag = self.tag();
-            resp.head.to.params.set("tag", Some(tag));
+            resp.head.to.params.set("tag", Some(tag.to_owned()));
         }
         resp.head
             .headers

@@ -100,3 +100,25 @@ fn scheme_and_extensions() {
 fn tags_are_deterministic_under_a_seed() {
     assert_eq!(answers().tag(), answers().tag());
 }
+
+#[test]
+fn stateless_answers_repeat_exactly_for_a_retransmission() {
+    let mut a = answers();
+    let req = request("OPTIONS sip:127.0.0.1", "");
+    let first = a.stateless(&req).expect("options is stateless");
+    let again = a.stateless(&req).expect("options is stateless");
+    assert_eq!(first, again);
+    let mut other = req.clone();
+    other.head.via[0]
+        .params
+        .set("branch", Some("z9hG4bK-2".into()));
+    assert_ne!(
+        a.stateless(&other).expect("answer").head.to.tag(),
+        first.head.to.tag()
+    );
+    // Everything else needs a transaction.
+    assert!(
+        a.stateless(&request("INVITE sip:bob@pbx.test", ""))
+            .is_none()
+    );
+}
