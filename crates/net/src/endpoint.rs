@@ -87,7 +87,7 @@ impl Endpoint {
         apps: Apps,
         config: SipConfig,
     ) -> Self {
-        let transactions = TransactionLayer::new(config.transactions.clone());
+        let transactions = TransactionLayer::new(config.transactions);
         Self {
             udp,
             local,

@@ -282,7 +282,8 @@ impl Via {
         }
         let mut params = Params::new();
         parse_generic_params(sc, &mut params)?;
-        // RFC 2543 allowed a comment after the parameters; RFC 3261 dropped it. Refuse it.
+        // RFC 2543 allowed a comment after the parameters; RFC 3261 dropped it. Anything but
+        // a comma or the end after this point makes the list parser refuse the header.
         sc.skip_ws();
         Some(Self {
             protocol,
