@@ -22,6 +22,6 @@ for f in "${inputs[@]}"; do
     cp "$f" "$parse/$name"
     { printf '\x07'; cat "$f"; } >"$framer/$name"
     { printf '\x03'; cat "$f" "$f"; } >"$framer/twice-$name"
-    { printf '\x00\r\n\r\n'; cat "$f"; printf '\r\n'; cat "$f"; } >"$framer/keepalive-$name"
+    { printf '\x0a\r\n\r\n'; cat "$f"; printf '\r\n'; cat "$f"; } >"$framer/keepalive-$name"
 done
 echo "sip_parse: $(ls "$parse" | wc -l) files, sip_framer: $(ls "$framer" | wc -l) files"
