@@ -7,7 +7,13 @@
 #![warn(missing_docs)]
 
 mod answer;
+pub mod directory;
 mod intercept;
+pub mod location;
+mod store;
 
 pub use answer::{Answers, Identity};
+pub use directory::{DigestAlgorithm, Directory, Domain, Secret, User};
 pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};
+pub use location::{Binding, Flow, Location, UserBindings};
+pub use store::{Snapshot, Store, StoreError};

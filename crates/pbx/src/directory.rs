@@ -1,0 +1,318 @@
+//! The directory: domains (accounts) and their users, as the registrar and the HTTP API see
+//! them. It lives in memory (the seed's "think memcache": SIP never waits on a database); the
+//! [`Store`](crate::Store) makes it durable, and every change goes to the store first.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// A digest algorithm a domain offers in its challenges (RFC 8760).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    /// MD5: what every phone speaks, the default.
+    Md5,
+    /// SHA-256 (RFC 7616, RFC 8760).
+    Sha256,
+}
+
+impl DigestAlgorithm {
+    /// The token used on the wire and in the API (`"MD5"`, `"SHA-256"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Parses the token, case-insensitively.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("MD5") {
+            Some(Self::Md5)
+        } else if s.eq_ignore_ascii_case("SHA-256") {
+            Some(Self::Sha256)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is kept of a password: the digest HA1 values, `H(username:realm:password)`, for each
+/// algorithm a domain may offer. The realm is the domain, so these never need the password
+/// again; the password itself is never stored, logged or returned.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// MD5 HA1, lowercase hex.
+    pub md5: String,
+    /// SHA-256 HA1, lowercase hex.
+    pub sha256: String,
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // HA1 values are password equivalents for their realm: never print them.
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// The HA1 for `alg`.
+    pub fn ha1(&self, alg: DigestAlgorithm) -> &str {
+        match alg {
+            DigestAlgorithm::Md5 => &self.md5,
+            DigestAlgorithm::Sha256 => &self.sha256,
+        }
+    }
+}
+
+/// A domain: a SIP domain and an account of the PBX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// The name, lowercase, without port (DESIGN.md section 15).
+    pub name: String,
+    /// Where registration and call webhooks go (`http://...`), if anywhere.
+    pub control: Option<String>,
+    /// The algorithms offered in challenges, in order (RFC 8760: the preferred first).
+    pub digest: Vec<DigestAlgorithm>,
+    /// The account admin's credential (9P `admin@<domain>`), if set.
+    pub admin: Option<Secret>,
+}
+
+impl Domain {
+    /// A domain with the defaults: no control URL, MD5 only, no admin.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_ascii_lowercase(),
+            control: None,
+            digest: vec![DigestAlgorithm::Md5],
+            admin: None,
+        }
+    }
+}
+
+/// A user (an extension) of a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user part, as phones write it in their To/From URIs.
+    pub name: String,
+    /// The credential.
+    pub secret: Secret,
+}
+
+/// User names that the 9P tree reserves (DESIGN.md section 15).
+pub const RESERVED_USER_NAMES: &[&str] = &[
+    "admin",
+    "cdr",
+    "call_recordings",
+    "presence",
+    "ctl",
+    "credential",
+    "ongoing",
+    "uacs",
+];
+
+/// Why a name cannot be a domain or a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Empty, too long, or characters outside what a SIP host or user part allows.
+    #[error("invalid {what} name {name:?}")]
+    Invalid {
+        /// "domain" or "user".
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// One of [`RESERVED_USER_NAMES`].
+    #[error("user name {0:?} is reserved")]
+    Reserved(String),
+}
+
+/// Checks a domain name: a host name or IP literal, at most 253 bytes. Returns it lowercased.
+pub fn check_domain_name(name: &str) -> Result<String, NameError> {
+    let ok = !name.is_empty() && name.len() <= 253 && sip::Host::parse(name).is_some();
+    if ok {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(NameError::Invalid {
+            what: "domain",
+            name: name.chars().take(64).collect(),
+        })
+    }
+}
+
+/// Checks a user name: 1 to 64 characters of RFC 3261 `unreserved` (alphanumerics and
+/// `-_.!~*'()`) or `+`, and not reserved. Names are case-sensitive, like SIP user parts.
+pub fn check_user_name(name: &str) -> Result<(), NameError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()+".contains(&b));
+    if !ok {
+        return Err(NameError::Invalid {
+            what: "user",
+            name: name.chars().take(64).collect(),
+        });
+    }
+    if RESERVED_USER_NAMES.contains(&name) {
+        return Err(NameError::Reserved(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// One domain and its users, as held in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainEntry {
+    /// The domain.
+    pub domain: Domain,
+    /// Its users by name.
+    pub users: HashMap<String, User>,
+}
+
+/// All domains and users, in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    domains: HashMap<String, DomainEntry>,
+}
+
+impl Directory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A domain and its users.
+    pub fn domain(&self, name: &str) -> Option<&DomainEntry> {
+        self.domains.get(&name.to_ascii_lowercase())
+    }
+
+    /// A user of a domain.
+    pub fn user(&self, domain: &str, user: &str) -> Option<(&Domain, &User)> {
+        let d = self.domain(domain)?;
+        Some((&d.domain, d.users.get(user)?))
+    }
+
+    /// Every domain name.
+    pub fn domain_names(&self) -> impl Iterator<Item = &str> {
+        self.domains.keys().map(String::as_str)
+    }
+
+    /// Creates or replaces a domain. `users`: `Some` replaces the user list, `None` keeps the
+    /// users it had. True when the domain was new.
+    pub fn put_domain(&mut self, domain: Domain, users: Option<Vec<User>>) -> bool {
+        let key = domain.name.clone();
+        match self.domains.get_mut(&key) {
+            Some(entry) => {
+                entry.domain = domain;
+                if let Some(users) = users {
+                    entry.users = users.into_iter().map(|u| (u.name.clone(), u)).collect();
+                }
+                false
+            }
+            None => {
+                let users = users
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|u| (u.name.clone(), u));
+                self.domains.insert(
+                    key,
+                    DomainEntry {
+                        domain,
+                        users: users.collect(),
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Removes a domain and its users; true when it existed.
+    pub fn remove_domain(&mut self, name: &str) -> bool {
+        self.domains.remove(&name.to_ascii_lowercase()).is_some()
+    }
+
+    /// Creates or replaces a user; `None` when the domain does not exist, else true when the
+    /// user was new.
+    pub fn put_user(&mut self, domain: &str, user: User) -> Option<bool> {
+        let entry = self.domains.get_mut(&domain.to_ascii_lowercase())?;
+        Some(entry.users.insert(user.name.clone(), user).is_none())
+    }
+
+    /// Removes a user; true when it existed.
+    pub fn remove_user(&mut self, domain: &str, user: &str) -> bool {
+        self.domains
+            .get_mut(&domain.to_ascii_lowercase())
+            .is_some_and(|e| e.users.remove(user).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret {
+            md5: "a".into(),
+            sha256: "b".into(),
+        }
+    }
+
+    #[test]
+    fn put_and_replace() {
+        let mut d = Directory::new();
+        assert!(d.put_domain(
+            Domain::new("Example.COM"),
+            Some(vec![User {
+                name: "1000".into(),
+                secret: secret()
+            }])
+        ));
+        assert!(d.user("example.com", "1000").is_some());
+        // Replacing the domain without a user list keeps the users.
+        assert!(!d.put_domain(Domain::new("example.com"), None));
+        assert!(d.user("example.com", "1000").is_some());
+        assert_eq!(
+            d.put_user(
+                "example.com",
+                User {
+                    name: "1001".into(),
+                    secret: secret()
+                }
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            d.put_user(
+                "nowhere.test",
+                User {
+                    name: "1".into(),
+                    secret: secret()
+                }
+            ),
+            None
+        );
+        assert!(d.remove_user("example.com", "1000"));
+        assert!(!d.remove_user("example.com", "1000"));
+        assert!(d.remove_domain("EXAMPLE.com"));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            check_domain_name("PBX.Example.com"),
+            Ok("pbx.example.com".into())
+        );
+        assert!(check_domain_name("bad domain").is_err());
+        assert!(check_user_name("1000").is_ok());
+        assert!(check_user_name("alice.smith").is_ok());
+        assert!(check_user_name("admin").is_err());
+        assert!(check_user_name("a b").is_err());
+        assert!(check_user_name("").is_err());
+        assert!(format!("{:?}", secret()).contains(".."));
+    }
+}

@@ -1,0 +1,71 @@
+//! The storage traits the PBX owns (DESIGN.md section 3.5). `store` implements them on
+//! embedded SQLite (the default) and later PostgreSQL; one conformance suite checks every
+//! backend.
+
+use std::future::Future;
+
+use crate::directory::{Domain, User};
+use crate::location::{Binding, UserBindings};
+
+/// A storage failure. Backend errors are carried as text: callers log them and answer 500 or
+/// retry, they never branch on the backend's own codes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, constraint, connection...).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// Stored data that cannot be read back (a corrupt row, an unknown enum value).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// Everything loaded at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every domain with its users.
+    pub domains: Vec<(Domain, Vec<User>)>,
+    /// Every binding saved by the last checkpoint.
+    pub bindings: Vec<Binding>,
+}
+
+/// Durable storage for the directory and the location service.
+///
+/// Every method is one transaction: it happens whole or not at all.
+pub trait Store: Send + Sync + 'static {
+    /// Reads the whole directory and every saved binding.
+    fn load(&self) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+
+    /// Creates or replaces a domain. `users`: `Some` replaces its user list (and drops the
+    /// bindings of users no longer listed), `None` keeps its users. `Ok(true)` when created.
+    fn put_domain(
+        &self,
+        domain: &Domain,
+        users: Option<&[User]>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes a domain, its users and their bindings. `Ok(true)` when it existed.
+    fn delete_domain(&self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Creates or replaces a user. `Ok(None)` when the domain does not exist, `Ok(Some(true))`
+    /// when the user was created.
+    fn put_user(
+        &self,
+        domain: &str,
+        user: &User,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send;
+
+    /// Removes a user and its bindings. `Ok(true)` when it existed.
+    fn delete_user(
+        &self,
+        domain: &str,
+        user: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Checkpoints bindings: for each entry, the user's saved bindings become exactly
+    /// `bindings`. All entries in one transaction.
+    fn save_bindings(
+        &self,
+        changes: &[UserBindings],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
