@@ -7,7 +7,7 @@
 
 use crate::error::ParseError;
 use crate::header::HeaderName;
-use crate::message::{Limits, header_end};
+use crate::message::{Limits, header_end, logical_lines};
 
 /// What the front of a stream buffer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,10 @@ pub fn check(buf: &[u8], limits: &Limits) -> Result<Frame, ParseError> {
         }
         [b'\r', b'\n', b'\r', b'\n', ..] => return Ok(Frame::Ping(4)),
         [b'\r', b'\n', ..] => return Ok(Frame::Pong(2)),
-        [b'\n', ..] => return Ok(Frame::Pong(1)),
+        // A stray CR or LF: the parser skips any run of them before a start line (RFC 3261
+        // section 7.5), so the framer skips them one by one instead of cutting them into the
+        // front of a message (where "\r\r\n\n" would end an empty header section).
+        [b'\n', ..] | [b'\r', ..] => return Ok(Frame::Pong(1)),
         _ => {}
     }
     let Some(end) = header_end(buf) else {
@@ -73,41 +76,22 @@ fn incomplete_crlf(_buf: &[u8]) -> Frame {
 /// Finds Content-Length (or `l`) in a header section, with the same rules as the parser:
 /// digits only, and repeated values must agree.
 fn content_length(head: &[u8]) -> Result<Option<usize>, ParseError> {
-    let is_continuation = |l: &&[u8]| l.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+    //= https://www.rfc-editor.org/rfc/rfc3261#section-7.3.1
+    //# Header fields can be extended over multiple lines by preceding each extra line
+    //# with at least one SP or horizontal tab (HT).
+    // The parser's own header lines, unfolded the parser's way, so that the two can never
+    // disagree on where a message ends (a folded "Content-Length\r\n : 5" is 5 to both). A
+    // head that is not UTF-8 is refused by the parser; decoding it lossily keeps this total.
+    let text = String::from_utf8_lossy(head);
     let mut found: Option<usize> = None;
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .skip(1)
-        .peekable();
-    while let Some(line) = lines.next() {
-        if is_continuation(&line) {
-            continue;
-        }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
+    for line in logical_lines(&text).skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = line.get(..colon).unwrap_or(&[]);
-        let name = std::str::from_utf8(name)
-            .unwrap_or("")
-            .trim_end_matches([' ', '\t']);
-        if HeaderName::parse(name) != HeaderName::ContentLength {
+        if HeaderName::parse(name.trim_end_matches([' ', '\t'])) != HeaderName::ContentLength {
             continue;
         }
-        //= https://www.rfc-editor.org/rfc/rfc3261#section-7.3.1
-        //# Header fields can be extended over multiple lines by preceding each extra line
-        //# with at least one SP or horizontal tab (HT).
-        // The parser unfolds every header, so "Content-Length:\r\n 5" is 5 here too.
-        let mut value = line.get(colon + 1..).unwrap_or(&[]).to_vec();
-        while let Some(more) = lines.next_if(is_continuation) {
-            value.push(b' ');
-            value.extend_from_slice(more);
-        }
-        let value = std::str::from_utf8(&value)
-            .map_err(|_| ParseError::Header {
-                name: "Content-Length",
-            })?
-            .trim();
+        let value = value.trim();
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseError::Header {
                 name: "Content-Length",
@@ -163,11 +147,24 @@ mod tests {
 
     #[test]
     fn folded_length_is_unfolded_like_the_parser_does() {
-        let m = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n \t4\r\n\r\nbodyNEXT";
-        assert_eq!(
-            check(m, &Limits::default()),
-            Ok(Frame::Message(m.len() - 4))
-        );
+        for m in [
+            &b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n \t4\r\n\r\nbodyNEXT"[..],
+            // Folding before the colon: the parser unfolds it too.
+            b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length\r\n : 4\r\n\r\nbodyNEXT",
+        ] {
+            assert_eq!(
+                check(m, &Limits::default()),
+                Ok(Frame::Message(m.len() - 4))
+            );
+        }
+    }
+
+    #[test]
+    fn stray_line_ends_before_a_message_are_skipped_one_by_one() {
+        let lim = Limits::default();
+        assert_eq!(check(b"\r\r\n\nOPTIONS", &lim), Ok(Frame::Pong(1)));
+        assert_eq!(check(b"\rOPTIONS", &lim), Ok(Frame::Pong(1)));
+        assert_eq!(check(b"\r", &lim), Ok(Frame::Incomplete));
     }
 
     #[test]

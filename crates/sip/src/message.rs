@@ -250,8 +250,9 @@ pub(crate) fn skip_leading_crlf(buf: &[u8]) -> &[u8] {
 }
 
 /// Splits the header section into logical lines, joining folded continuation lines
-/// (RFC 3261 section 7.3.1) with a single space.
-fn logical_lines(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+/// (RFC 3261 section 7.3.1) with a single space. The stream framer reads Content-Length
+/// through this too, so that both see the same header lines.
+pub(crate) fn logical_lines(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
     let mut lines = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
