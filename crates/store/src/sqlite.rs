@@ -1,0 +1,442 @@
+//! [`SqliteStore`]: the pbx [`Store`] on an embedded SQLite database, the default backend of a
+//! single node (DESIGN.md section 11).
+//!
+//! SQLite has one writer at a time. Rather than letting several connections race for the
+//! write lock and spin in the busy handler, every write goes through a pool of one connection
+//! (callers queue on the pool, in order); reads (`load`) use a separate small pool, which WAL
+//! lets run beside the writer.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use pbx::{Binding, Domain, Flow, Snapshot, Store, StoreError, User, UserBindings};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous, SqliteTransaction,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::codec::{self, sqlx_error};
+use crate::migrations;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "switchboard.db";
+
+/// How long a connection waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections in the read pool; the write pool has one.
+const READERS: u32 = 3;
+
+/// Bindings per multi-row INSERT: 13 parameters each stays well under SQLite's limit of
+/// 32,766 bound parameters per statement.
+const INSERT_CHUNK: usize = 500;
+
+/// The pbx [`Store`] on embedded SQLite: one database file, WAL journal, `synchronous=NORMAL`
+/// (a power cut may lose the last commits, never corrupt the file), foreign keys on.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: all writes, serialized.
+    writer: SqlitePool,
+    /// Reads; the same pool as `writer` for an in-memory database.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir` and the database `switchboard.db` in it, and
+    /// brings its schema up to date.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "creating data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DB_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(sqlx_error)?;
+        migrations::migrator()
+            .run(&writer)
+            .await
+            .map_err(codec::migrate_error)?;
+        // Opened after the migrations so that no reader ever sees an old schema.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_lazy_with(options);
+        tracing::debug!(path = %data_dir.join(DB_FILE).display(), "sqlite store open");
+        Ok(Self { writer, reader })
+    }
+
+    /// A store in memory, empty, gone when dropped: for tests.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(sqlx_error)?
+            .foreign_keys(true);
+        // Each in-memory connection is its own database: keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(sqlx_error)?;
+        migrations::migrator()
+            .run(&pool)
+            .await
+            .map_err(codec::migrate_error)?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. Later calls fail.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once: a transaction
+    /// that reads first and then writes could otherwise fail with `SQLITE_BUSY` if another
+    /// process wrote in between, which the busy timeout does not cover.
+    async fn begin_write(&self) -> Result<SqliteTransaction<'static>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(sqlx_error)
+    }
+}
+
+/// Upserts one user of an existing domain. An upsert, never `INSERT OR REPLACE`: a replace
+/// deletes the row first, and the cascade would take the user's bindings with it.
+async fn upsert_user(
+    tx: &mut SqliteTransaction<'static>,
+    domain: &str,
+    user: &User,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO users (domain, name, md5, sha256) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (domain, name) DO UPDATE SET md5 = excluded.md5, sha256 = excluded.sha256",
+    )
+    .bind(domain)
+    .bind(&user.name)
+    .bind(&user.secret.md5)
+    .bind(&user.secret.sha256)
+    .execute(&mut **tx)
+    .await
+    .map_err(sqlx_error)?;
+    Ok(())
+}
+
+/// True when `domain` has a user `name`.
+async fn user_exists(
+    tx: &mut SqliteTransaction<'static>,
+    domain: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM users WHERE domain = ? AND name = ?")
+        .bind(domain)
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(sqlx_error)?;
+    Ok(row.is_some())
+}
+
+/// One binding row ready to insert.
+struct BindingRow<'a> {
+    domain: &'a str,
+    user: &'a str,
+    position: i64,
+    binding: &'a Binding,
+}
+
+/// Inserts rows with multi-row INSERTs: one statement per [`INSERT_CHUNK`] rows instead of
+/// one per row keeps a checkpoint of 10,000 bindings well under a second.
+async fn insert_bindings(
+    tx: &mut SqliteTransaction<'static>,
+    rows: &[BindingRow<'_>],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO bindings (domain, user_name, contact, position, transport, remote_ip, \
+             remote_port, agent, call_id, cseq, registered_at, expires_at, outstanding_pings) ",
+        );
+        q.push_values(chunk, |mut v, r| {
+            let b = r.binding;
+            v.push_bind(r.domain.to_owned())
+                .push_bind(r.user.to_owned())
+                .push_bind(b.contact.clone())
+                .push_bind(r.position)
+                .push_bind(b.flow.transport.as_str().to_owned())
+                .push_bind(b.flow.remote.ip().to_string())
+                .push_bind(i64::from(b.flow.remote.port()))
+                .push_bind(b.agent.clone())
+                .push_bind(b.call_id.clone())
+                .push_bind(i64::from(b.cseq))
+                .push_bind(codec::seconds_to_column(b.registered_at))
+                .push_bind(codec::seconds_to_column(b.expires_at))
+                .push_bind(i64::from(b.outstanding_pings));
+        });
+        q.build().execute(&mut **tx).await.map_err(sqlx_error)?;
+    }
+    Ok(())
+}
+
+fn domain_from_row(row: &SqliteRow) -> Result<Domain, StoreError> {
+    let name: String = row.try_get("name").map_err(sqlx_error)?;
+    let digest: String = row.try_get("digest").map_err(sqlx_error)?;
+    let admin = codec::admin_from_columns(
+        &name,
+        row.try_get("admin_md5").map_err(sqlx_error)?,
+        row.try_get("admin_sha256").map_err(sqlx_error)?,
+    )?;
+    Ok(Domain {
+        control: row.try_get("control").map_err(sqlx_error)?,
+        digest: codec::digest_from_column(&digest)?,
+        admin,
+        name,
+    })
+}
+
+fn binding_from_row(row: &SqliteRow) -> Result<Binding, StoreError> {
+    let ip: String = row.try_get("remote_ip").map_err(sqlx_error)?;
+    let port: i64 = row.try_get("remote_port").map_err(sqlx_error)?;
+    let transport: String = row.try_get("transport").map_err(sqlx_error)?;
+    let int = |col: &str| -> Result<i64, StoreError> { row.try_get(col).map_err(sqlx_error) };
+    Ok(Binding {
+        domain: row.try_get("domain").map_err(sqlx_error)?,
+        user: row.try_get("user_name").map_err(sqlx_error)?,
+        contact: row.try_get("contact").map_err(sqlx_error)?,
+        flow: Flow {
+            transport: sip::Transport::parse(&transport),
+            remote: SocketAddr::new(codec::ip_from_column(&ip)?, codec::port_from_column(port)?),
+            // Connections do not survive a restart.
+            conn: None,
+        },
+        agent: row.try_get("agent").map_err(sqlx_error)?,
+        call_id: row.try_get("call_id").map_err(sqlx_error)?,
+        cseq: codec::u32_from_column(int("cseq")?, "cseq")?,
+        registered_at: codec::u64_from_column(int("registered_at")?, "registered_at")?,
+        expires_at: codec::u64_from_column(int("expires_at")?, "expires_at")?,
+        outstanding_pings: codec::u32_from_column(int("outstanding_pings")?, "outstanding_pings")?,
+    })
+}
+
+impl Store for SqliteStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        // One read transaction: the three tables from the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(sqlx_error)?;
+        let rows = sqlx::query(
+            "SELECT name, control, digest, admin_md5, admin_sha256 FROM domains ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sqlx_error)?;
+        let mut domains = Vec::with_capacity(rows.len());
+        let mut index = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let domain = domain_from_row(row)?;
+            index.insert(domain.name.clone(), domains.len());
+            domains.push((domain, Vec::new()));
+        }
+
+        let rows = sqlx::query("SELECT domain, name, md5, sha256 FROM users ORDER BY domain, name")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sqlx_error)?;
+        for row in &rows {
+            let domain: String = row.try_get("domain").map_err(sqlx_error)?;
+            let user = User {
+                name: row.try_get("name").map_err(sqlx_error)?,
+                secret: pbx::Secret {
+                    md5: row.try_get("md5").map_err(sqlx_error)?,
+                    sha256: row.try_get("sha256").map_err(sqlx_error)?,
+                },
+            };
+            // The foreign key makes an orphan impossible unless the file was edited by hand.
+            let (_, users) = index
+                .get(&domain)
+                .and_then(|&i| domains.get_mut(i))
+                .ok_or_else(|| StoreError::Corrupt("a user of a missing domain".into()))?;
+            users.push(user);
+        }
+
+        let rows = sqlx::query(
+            "SELECT domain, user_name, contact, transport, remote_ip, remote_port, agent, \
+             call_id, cseq, registered_at, expires_at, outstanding_pings FROM bindings \
+             ORDER BY domain, user_name, position",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sqlx_error)?;
+        let bindings = rows
+            .iter()
+            .map(binding_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(Snapshot { domains, bindings })
+    }
+
+    async fn put_domain(
+        &self,
+        domain: &Domain,
+        users: Option<&[User]>,
+    ) -> Result<bool, StoreError> {
+        let name = domain.name.to_ascii_lowercase();
+        let mut tx = self.begin_write().await?;
+        let existed = sqlx::query("SELECT 1 FROM domains WHERE name = ?")
+            .bind(&name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sqlx_error)?
+            .is_some();
+        sqlx::query(
+            "INSERT INTO domains (name, control, digest, admin_md5, admin_sha256) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET control = excluded.control, \
+             digest = excluded.digest, admin_md5 = excluded.admin_md5, \
+             admin_sha256 = excluded.admin_sha256",
+        )
+        .bind(&name)
+        .bind(domain.control.as_deref())
+        .bind(codec::digest_to_column(&domain.digest))
+        .bind(domain.admin.as_ref().map(|s| s.md5.as_str()))
+        .bind(domain.admin.as_ref().map(|s| s.sha256.as_str()))
+        .execute(&mut *tx)
+        .await
+        .map_err(sqlx_error)?;
+
+        if let Some(users) = users {
+            // Upsert the listed users (kept users keep their bindings), then delete the rest
+            // (their bindings go by cascade).
+            let listed: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
+            if existed {
+                let rows = sqlx::query("SELECT name FROM users WHERE domain = ?")
+                    .bind(&name)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(sqlx_error)?;
+                for row in &rows {
+                    let old: String = row.try_get("name").map_err(sqlx_error)?;
+                    if !listed.contains(old.as_str()) {
+                        sqlx::query("DELETE FROM users WHERE domain = ? AND name = ?")
+                            .bind(&name)
+                            .bind(&old)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(sqlx_error)?;
+                    }
+                }
+            }
+            for user in users {
+                upsert_user(&mut tx, &name, user).await?;
+            }
+        }
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(!existed)
+    }
+
+    async fn delete_domain(&self, name: &str) -> Result<bool, StoreError> {
+        // One statement is its own transaction; the cascade takes users and bindings.
+        let done = sqlx::query("DELETE FROM domains WHERE name = ?")
+            .bind(name.to_ascii_lowercase())
+            .execute(&self.writer)
+            .await
+            .map_err(sqlx_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_user(&self, domain: &str, user: &User) -> Result<Option<bool>, StoreError> {
+        let domain = domain.to_ascii_lowercase();
+        let mut tx = self.begin_write().await?;
+        let domain_exists = sqlx::query("SELECT 1 FROM domains WHERE name = ?")
+            .bind(&domain)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sqlx_error)?
+            .is_some();
+        if !domain_exists {
+            return Ok(None);
+        }
+        let existed = user_exists(&mut tx, &domain, &user.name).await?;
+        upsert_user(&mut tx, &domain, user).await?;
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(Some(!existed))
+    }
+
+    async fn delete_user(&self, domain: &str, user: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE domain = ? AND name = ?")
+            .bind(domain.to_ascii_lowercase())
+            .bind(user)
+            .execute(&self.writer)
+            .await
+            .map_err(sqlx_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn save_bindings(&self, changes: &[UserBindings]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // A user listed twice: the later entry wins, as if applied in order.
+        let mut latest: HashMap<(String, &str), &UserBindings> = HashMap::new();
+        for c in changes {
+            latest.insert((c.domain.to_ascii_lowercase(), c.user.as_str()), c);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut rows = Vec::new();
+        for ((domain, user), change) in &latest {
+            sqlx::query("DELETE FROM bindings WHERE domain = ? AND user_name = ?")
+                .bind(domain)
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .map_err(sqlx_error)?;
+            if change.bindings.is_empty() {
+                continue;
+            }
+            // The user may have been deleted since the registrar saw it: its bindings are
+            // dropped, the rest of the checkpoint still commits.
+            if !user_exists(&mut tx, domain, user).await? {
+                tracing::debug!(%domain, %user, "checkpoint: bindings of a deleted user dropped");
+                continue;
+            }
+            // A contact listed twice: the later entry wins (a duplicate must not fail every
+            // checkpoint from now on).
+            let mut seen = HashSet::new();
+            let start = rows.len();
+            for b in change.bindings.iter().rev() {
+                if seen.insert(b.contact.as_str()) {
+                    rows.push(BindingRow {
+                        domain,
+                        user,
+                        position: 0,
+                        binding: b,
+                    });
+                }
+            }
+            let mine = rows.get_mut(start..).unwrap_or_default();
+            mine.reverse();
+            for (i, r) in mine.iter_mut().enumerate() {
+                r.position = i64::try_from(i).unwrap_or(i64::MAX);
+            }
+        }
+        insert_bindings(&mut tx, &rows).await?;
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(())
+    }
+}
