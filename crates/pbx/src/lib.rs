@@ -10,10 +10,14 @@ mod answer;
 pub mod directory;
 mod intercept;
 pub mod location;
+mod nonce;
+pub mod registrar;
 mod store;
+mod time;
 
 pub use answer::{Answers, Identity};
 pub use directory::{DigestAlgorithm, Directory, Domain, Secret, User};
 pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};
 pub use location::{Binding, Flow, Location, UserBindings};
+pub use registrar::{AuthResult, Outcome, RegEvent, Registrar, RegistrarConfig, State};
 pub use store::{Snapshot, Store, StoreError};

@@ -1,0 +1,499 @@
+//! The registrar (RFC 3261 section 10.3): digest authentication against the directory, then
+//! the bindings of the To user, remembered with the flow the REGISTER really arrived on.
+//!
+//! It is an application of the endpoint task: it gets a parsed REGISTER and the wall-clock
+//! time, and returns the response plus the events (first binding, last binding gone) that
+//! webhooks report. No I/O; the nonce key and tags come from the RNG it is given.
+
+use std::sync::{Arc, RwLock};
+
+use rand::{Rng, rngs::StdRng};
+use sip::digest::{Algorithm, Challenge, Credentials, Qop};
+use sip::{Contact, HeaderName, NameAddr, Request, Response, StatusCode, Uri};
+
+use crate::directory::{DigestAlgorithm, Directory};
+use crate::location::{Binding, Flow, Location};
+use crate::nonce::{NonceCheck, Nonces};
+
+/// The registrar's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrarConfig {
+    /// Shortest registration accepted (423 below it, RFC 3261 section 10.3 step 7).
+    pub min_expires: u32,
+    /// Longest registration granted; longer requests are shortened to it.
+    pub max_expires: u32,
+    /// The expiry when the REGISTER names none.
+    pub default_expires: u32,
+    /// Most bindings per user; the oldest give way to new ones beyond it.
+    pub max_contacts: usize,
+    /// Seconds a nonce lives.
+    pub nonce_lifetime: u64,
+    /// Most nonces tracked at once.
+    pub max_nonces: usize,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        Self {
+            min_expires: 60,
+            max_expires: 7200,
+            default_expires: 3600,
+            max_contacts: 10,
+            nonce_lifetime: 300,
+            max_nonces: 100_000,
+        }
+    }
+}
+
+/// The directory and the location service, shared by the registrar (the endpoint task) and
+/// the HTTP API. Locks are held for lookups and small updates only, never across an await.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Domains and users.
+    pub directory: RwLock<Directory>,
+    /// Bindings.
+    pub location: RwLock<Location>,
+}
+
+/// What webhooks report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegEvent {
+    /// A user went from no binding to one.
+    Registered {
+        /// The domain.
+        domain: String,
+        /// The user.
+        user: String,
+        /// Where the REGISTER came from.
+        host: String,
+        /// Its source port.
+        port: u16,
+        /// Its User-Agent.
+        agent: String,
+    },
+    /// A user's last binding went (unregister, expiry, failed keepalives, closed connection).
+    Unregistered {
+        /// The domain.
+        domain: String,
+        /// The user.
+        user: String,
+    },
+}
+
+/// How a request fared against authentication, for the brute-force guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthResult {
+    /// It carried no usable credentials and was challenged.
+    Challenged,
+    /// Its credentials were wrong, forged, replayed or malformed.
+    Failed,
+    /// It authenticated.
+    Succeeded,
+    /// Authentication did not come into it (a malformed request refused first).
+    NotApplicable,
+}
+
+/// The registrar's answer to one REGISTER.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The response to send.
+    pub response: Response,
+    /// Webhook events it caused.
+    pub events: Vec<RegEvent>,
+    /// How authentication went.
+    pub auth: AuthResult,
+}
+
+/// The registrar.
+pub struct Registrar {
+    config: RegistrarConfig,
+    state: Arc<State>,
+    nonces: Nonces,
+    rng: StdRng,
+}
+
+fn to_sip_alg(a: DigestAlgorithm) -> Algorithm {
+    match a {
+        DigestAlgorithm::Md5 => Algorithm::Md5,
+        DigestAlgorithm::Sha256 => Algorithm::Sha256,
+    }
+}
+
+impl Registrar {
+    /// A registrar over `state`; `rng` keys nonces and makes tags.
+    pub fn new(config: RegistrarConfig, state: Arc<State>, mut rng: StdRng) -> Self {
+        let nonces = Nonces::new(rng.random(), config.nonce_lifetime, config.max_nonces);
+        Self {
+            config,
+            state,
+            nonces,
+            rng,
+        }
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Handles a REGISTER that arrived on `flow` at `now` (Unix seconds).
+    pub fn handle_register(&mut self, now: u64, req: &Request, flow: Flow) -> Outcome {
+        let tag = format!("{:016x}", self.rng.random::<u64>());
+        let reply = |status: StatusCode| {
+            let mut r = Response::to_request(req, status);
+            if r.head.to.tag().is_none() {
+                r.head.to.params.set("tag", Some(tag.clone()));
+            }
+            r
+        };
+        let refuse = |status: StatusCode| Outcome {
+            response: reply(status),
+            events: Vec::new(),
+            auth: AuthResult::NotApplicable,
+        };
+
+        // The address-of-record is the To URI: its host names the domain (lowercase, port
+        // dropped, DESIGN.md section 15), its user part the user.
+        let Uri::Sip(to) = &req.head.to.uri else {
+            return refuse(StatusCode::BAD_REQUEST);
+        };
+        let Some(user) = to.user.as_deref().map(sip::unescape) else {
+            return refuse(StatusCode::BAD_REQUEST);
+        };
+        let domain = to.host.to_string().to_ascii_lowercase();
+        let domain = domain
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+
+        let (algorithms, ha1s) = {
+            let dir = self
+                .state
+                .directory
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            let algorithms = dir
+                .domain(&domain)
+                .map(|d| d.domain.digest.clone())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| vec![DigestAlgorithm::Md5]);
+            let ha1s = dir.user(&domain, &user).map(|(_, u)| u.secret.clone());
+            (algorithms, ha1s)
+        };
+
+        // Credentials for our realm, if any.
+        let creds = req
+            .head
+            .headers
+            .get_all(&HeaderName::Authorization)
+            .map(Credentials::parse)
+            .find(|c| !matches!(c, Ok(c) if c.realm != domain));
+        let creds = match creds {
+            None => {
+                return self.challenge(
+                    now,
+                    &domain,
+                    &algorithms,
+                    false,
+                    reply,
+                    AuthResult::Challenged,
+                );
+            }
+            // A scheme other than Digest (RFC 4475 section 3.3.7): challenge as if absent.
+            Some(Err(sip::digest::DigestError::UnsupportedScheme { .. })) => {
+                return self.challenge(
+                    now,
+                    &domain,
+                    &algorithms,
+                    false,
+                    reply,
+                    AuthResult::Challenged,
+                );
+            }
+            Some(Err(_)) => {
+                return Outcome {
+                    response: reply(StatusCode::BAD_REQUEST),
+                    events: Vec::new(),
+                    auth: AuthResult::Failed,
+                };
+            }
+            Some(Ok(c)) => c,
+        };
+        let Some(alg) = algorithms
+            .iter()
+            .copied()
+            .find(|a| to_sip_alg(*a) == creds.algorithm)
+        else {
+            // An algorithm this domain does not offer: offer the ones it does.
+            return self.challenge(
+                now,
+                &domain,
+                &algorithms,
+                false,
+                reply,
+                AuthResult::Challenged,
+            );
+        };
+        if creds.username != user {
+            // Authenticating as someone else than the To user.
+            return Outcome {
+                response: reply(StatusCode::FORBIDDEN),
+                events: Vec::new(),
+                auth: AuthResult::Failed,
+            };
+        }
+        let valid = ha1s
+            .as_ref()
+            .is_some_and(|s| creds.verify(req.method.as_str(), s.ha1(alg)));
+        match self.nonces.check(now, &creds.nonce, creds.nc) {
+            NonceCheck::Fresh if valid => {}
+            //= https://www.rfc-editor.org/rfc/rfc7616#section-3.3
+            //# stale: A case-insensitive flag indicating that the previous request from the
+            //# client was rejected because the nonce value was stale. If stale is true, the
+            //# client may wish to simply retry the request with a new encrypted response.
+            NonceCheck::Stale if valid => {
+                return self.challenge(
+                    now,
+                    &domain,
+                    &algorithms,
+                    true,
+                    reply,
+                    AuthResult::Challenged,
+                );
+            }
+            // Wrong password, unknown user, forged or replayed nonce: the same answer for all,
+            // so that nothing tells a guesser which it was.
+            _ => {
+                return self.challenge(now, &domain, &algorithms, false, reply, AuthResult::Failed);
+            }
+        }
+
+        let mut outcome = self.update_bindings(now, req, &domain, &user, flow, reply);
+        outcome.auth = AuthResult::Succeeded;
+        outcome
+    }
+
+    fn challenge(
+        &mut self,
+        now: u64,
+        domain: &str,
+        algorithms: &[DigestAlgorithm],
+        stale: bool,
+        reply: impl Fn(StatusCode) -> Response,
+        auth: AuthResult,
+    ) -> Outcome {
+        let mut resp = reply(StatusCode::UNAUTHORIZED);
+        let nonce = self.nonces.issue(now, self.rng.random());
+        //= https://www.rfc-editor.org/rfc/rfc8760#section-2.4
+        //# the UAS [...] MUST add a WWW-Authenticate header field for each supported
+        //# algorithm, in order of preference
+        for alg in algorithms {
+            let challenge = Challenge {
+                realm: domain.to_owned(),
+                nonce: nonce.clone(),
+                opaque: None,
+                algorithm: to_sip_alg(*alg),
+                qop: vec![Qop::Auth],
+                stale,
+            };
+            resp.head
+                .headers
+                .push(HeaderName::WwwAuthenticate, challenge.to_string());
+        }
+        Outcome {
+            response: resp,
+            events: Vec::new(),
+            auth,
+        }
+    }
+
+    fn update_bindings(
+        &mut self,
+        now: u64,
+        req: &Request,
+        domain: &str,
+        user: &str,
+        flow: Flow,
+        reply: impl Fn(StatusCode) -> Response,
+    ) -> Outcome {
+        let cfg = self.config;
+        let header_expires = req.head.expires();
+        let agent = req
+            .head
+            .get(&HeaderName::UserAgent)
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect::<String>();
+        let mut location = self
+            .state
+            .location
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let before = location.bindings(domain, user).to_vec();
+        let mut bindings = before.clone();
+
+        let star = req.head.contact.iter().any(|c| matches!(c, Contact::Star));
+        if star {
+            //= https://www.rfc-editor.org/rfc/rfc3261#section-10.3
+            //# If the request has additional Contact fields or an expiration time other than
+            //# zero, the request is invalid, and the server MUST respond with 400.
+            if req.head.contact.len() != 1 || header_expires != Some(0) {
+                drop(location);
+                return Outcome {
+                    response: reply(StatusCode::BAD_REQUEST),
+                    events: Vec::new(),
+                    auth: AuthResult::Succeeded,
+                };
+            }
+            bindings.clear();
+        }
+        for contact in req.head.contact.iter().filter_map(Contact::addr) {
+            let uri = contact.uri.to_string();
+            let requested = contact
+                .params
+                .value("expires")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|v| v.min(u64::from(u32::MAX)) as u32)
+                .or(header_expires)
+                .unwrap_or(cfg.default_expires);
+            if requested != 0 && requested < cfg.min_expires {
+                drop(location);
+                let mut resp = reply(StatusCode::new(423).unwrap_or(StatusCode::BAD_REQUEST));
+                resp.reason = "Interval Too Brief".into();
+                resp.head
+                    .headers
+                    .push(HeaderName::MinExpires, cfg.min_expires.to_string());
+                return Outcome {
+                    response: resp,
+                    events: Vec::new(),
+                    auth: AuthResult::Succeeded,
+                };
+            }
+            let existing = bindings.iter().position(|b| b.contact == uri);
+            if let Some(i) = existing {
+                //= https://www.rfc-editor.org/rfc/rfc3261#section-10.3
+                //# If the binding does exist, the registrar checks the Call-ID value. If the
+                //# Call-ID value in the existing binding matches [...] and the CSeq value is
+                //# less than or equal to the current value, the update MUST be skipped.
+                let b = &bindings[i];
+                if b.call_id == req.head.call_id && req.head.cseq.seq <= b.cseq {
+                    continue;
+                }
+            }
+            if requested == 0 {
+                if let Some(i) = existing {
+                    bindings.remove(i);
+                }
+                continue;
+            }
+            let expires_at = now + u64::from(requested.min(cfg.max_expires));
+            let registered_at = existing.map_or(now, |i| bindings[i].registered_at);
+            let binding = Binding {
+                domain: domain.to_owned(),
+                user: user.to_owned(),
+                contact: uri,
+                flow: flow.clone(),
+                agent: agent.clone(),
+                call_id: req.head.call_id.clone(),
+                cseq: req.head.cseq.seq,
+                registered_at,
+                expires_at,
+                outstanding_pings: 0,
+            };
+            match existing {
+                Some(i) => bindings[i] = binding,
+                None => bindings.push(binding),
+            }
+        }
+        // Oldest first; beyond the bound the oldest give way.
+        bindings.sort_by_key(|b| b.registered_at);
+        let excess = bindings.len().saturating_sub(cfg.max_contacts);
+        bindings.drain(..excess);
+
+        let mut resp = reply(StatusCode::OK);
+        for b in &bindings {
+            if let Some(uri) = Uri::parse(&b.contact) {
+                let mut na = NameAddr::new(uri);
+                na.params.set(
+                    "expires",
+                    Some(b.expires_at.saturating_sub(now).to_string()),
+                );
+                resp.head.contact.push(Contact::Addr(na));
+            }
+        }
+        resp.head
+            .headers
+            .push(HeaderName::Date, crate::time::http_date(now));
+
+        let mut events = Vec::new();
+        if before.is_empty() && !bindings.is_empty() {
+            events.push(RegEvent::Registered {
+                domain: domain.to_owned(),
+                user: user.to_owned(),
+                host: flow.remote.ip().to_string(),
+                port: flow.remote.port(),
+                agent,
+            });
+        } else if !before.is_empty() && bindings.is_empty() {
+            events.push(RegEvent::Unregistered {
+                domain: domain.to_owned(),
+                user: user.to_owned(),
+            });
+        }
+        if bindings != before {
+            location.set(domain, user, bindings);
+        }
+        Outcome {
+            response: resp,
+            events,
+            auth: AuthResult::Succeeded,
+        }
+    }
+
+    /// Removes bindings that expired by `now`; returns the users left with none.
+    pub fn expire(&mut self, now: u64) -> Vec<RegEvent> {
+        self.retain(|b| b.expires_at > now)
+    }
+
+    /// Removes the bindings made over a TCP connection that closed.
+    pub fn connection_closed(&mut self, conn: u64) -> Vec<RegEvent> {
+        self.retain(|b| b.flow.conn != Some(conn))
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Binding) -> bool) -> Vec<RegEvent> {
+        let mut location = self
+            .state
+            .location
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let affected: Vec<(String, String)> = location
+            .iter()
+            .filter(|b| !keep(b))
+            .map(|b| (b.domain.clone(), b.user.clone()))
+            .collect();
+        let mut events = Vec::new();
+        for (domain, user) in affected {
+            let kept: Vec<Binding> = location
+                .bindings(&domain, &user)
+                .iter()
+                .filter(|b| keep(b))
+                .cloned()
+                .collect();
+            if kept.len() == location.bindings(&domain, &user).len() {
+                continue;
+            }
+            if kept.is_empty() {
+                events.push(RegEvent::Unregistered {
+                    domain: domain.clone(),
+                    user: user.clone(),
+                });
+            }
+            location.set(&domain, &user, kept);
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests;
