@@ -392,13 +392,15 @@ impl Store for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        // A user listed twice: the later entry wins, as if applied in order.
+        // Rows are keyed by the entry's domain and user; each binding's own copies of them
+        // are not consulted. A user listed twice: the later entry wins, as if applied in order.
         let mut latest: HashMap<(String, &str), &UserBindings> = HashMap::new();
         for c in changes {
             latest.insert((c.domain.to_ascii_lowercase(), c.user.as_str()), c);
         }
         let mut tx = self.begin_write().await?;
         let mut rows = Vec::new();
+        let mut skipped = 0_usize;
         for ((domain, user), change) in &latest {
             sqlx::query("DELETE FROM bindings WHERE domain = ? AND user_name = ?")
                 .bind(domain)
@@ -412,7 +414,7 @@ impl Store for SqliteStore {
             // The user may have been deleted since the registrar saw it: its bindings are
             // dropped, the rest of the checkpoint still commits.
             if !user_exists(&mut tx, domain, user).await? {
-                tracing::debug!(%domain, %user, "checkpoint: bindings of a deleted user dropped");
+                skipped += 1;
                 continue;
             }
             // A contact listed twice: the later entry wins (a duplicate must not fail every
@@ -437,6 +439,117 @@ impl Store for SqliteStore {
         }
         insert_bindings(&mut tx, &rows).await?;
         tx.commit().await.map_err(sqlx_error)?;
+        if skipped > 0 {
+            // A count only: user names are often phone numbers.
+            tracing::debug!(skipped, "checkpoint: bindings of deleted users dropped");
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("nested").join("data");
+        let store = SqliteStore::open(&data).await.expect("open");
+        assert!(data.join(DB_FILE).is_file());
+        for pool in [&store.writer, &store.reader] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .expect("journal_mode");
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .expect("synchronous");
+            assert_eq!(sync, 1, "NORMAL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .expect("foreign_keys");
+            assert_eq!(fk, 1);
+        }
+        store.close().await;
+    }
+
+    /// Rows that a load cannot turn back into models are `Corrupt`, not `Backend`.
+    #[tokio::test]
+    async fn unreadable_rows_are_corrupt() {
+        let store = SqliteStore::open_in_memory().await.expect("open");
+        store
+            .put_domain(&Domain::new("example.com"), None)
+            .await
+            .expect("put_domain");
+        sqlx::query("UPDATE domains SET digest = 'SHA-512'")
+            .execute(&store.writer)
+            .await
+            .expect("update");
+        assert!(matches!(store.load().await, Err(StoreError::Corrupt(_))));
+
+        sqlx::query("UPDATE domains SET digest = 'MD5'")
+            .execute(&store.writer)
+            .await
+            .expect("update");
+        let user = User {
+            name: "1000".into(),
+            secret: pbx::Secret {
+                md5: "a".into(),
+                sha256: "b".into(),
+            },
+        };
+        store
+            .put_user("example.com", &user)
+            .await
+            .expect("put_user");
+        let insert = "INSERT INTO bindings VALUES ('example.com', '1000', 'sip:a@192.0.2.1', 0, \
+                      'UDP', ?, ?, 'ua', 'c', 1, 0, 60, 0)";
+        sqlx::query(insert)
+            .bind("not an address")
+            .bind(5060)
+            .execute(&store.writer)
+            .await
+            .expect("insert");
+        assert!(matches!(store.load().await, Err(StoreError::Corrupt(_))));
+        sqlx::query("UPDATE bindings SET remote_ip = '192.0.2.1', remote_port = 70000")
+            .execute(&store.writer)
+            .await
+            .expect("update");
+        assert!(matches!(store.load().await, Err(StoreError::Corrupt(_))));
+        sqlx::query("UPDATE bindings SET remote_port = 'x'")
+            .execute(&store.writer)
+            .await
+            .expect("update");
+        assert!(matches!(store.load().await, Err(StoreError::Corrupt(_))));
+        sqlx::query("UPDATE bindings SET remote_port = 5060")
+            .execute(&store.writer)
+            .await
+            .expect("update");
+        assert_eq!(store.load().await.expect("load").bindings.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn backend_errors_carry_no_values() {
+        let store = SqliteStore::open_in_memory().await.expect("open");
+        store.close().await;
+        let err = store
+            .put_user(
+                "example.com",
+                &User {
+                    name: "1000".into(),
+                    secret: pbx::Secret {
+                        md5: "secret-md5".into(),
+                        sha256: "secret-sha".into(),
+                    },
+                },
+            )
+            .await
+            .expect_err("closed pool");
+        assert!(matches!(err, StoreError::Backend(_)));
+        assert!(!err.to_string().contains("secret"));
     }
 }
