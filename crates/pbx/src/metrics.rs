@@ -1,0 +1,76 @@
+//! Counters the PBX exports at `/metrics` (Prometheus text format, DESIGN.md section 15 names).
+//! Atomics, so the endpoint task, the webhook sender and the HTTP API share them without locks.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The counters and gauges that the running parts update.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Digest authentications that failed (wrong credentials, forged or replayed nonces).
+    pub auth_failures: AtomicU64,
+    /// Source addresses blocked right now by the brute-force guard.
+    pub blocked_sources: AtomicU64,
+    /// Webhook deliveries dropped (queue full, or every retry failed).
+    pub webhook_dropped: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition, with `registrations` (bindings now) supplied by the
+    /// caller from the location service.
+    pub fn render(&self, registrations: usize) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "switchboard_registrations",
+            "gauge",
+            "Registered contacts (bindings) now.",
+            registrations as u64,
+        );
+        metric(
+            "switchboard_auth_failures_total",
+            "counter",
+            "Digest authentications that failed.",
+            self.auth_failures.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_blocked_sources",
+            "gauge",
+            "Source addresses blocked by the brute-force guard now.",
+            self.blocked_sources.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_webhook_dropped_total",
+            "counter",
+            "Webhook deliveries dropped (queue full or retries exhausted).",
+            self.webhook_dropped.load(Ordering::Relaxed),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        Metrics::inc(&m.auth_failures);
+        let text = m.render(3);
+        assert!(
+            text.contains("# TYPE switchboard_registrations gauge\nswitchboard_registrations 3\n")
+        );
+        assert!(text.contains("switchboard_auth_failures_total 1\n"));
+    }
+}
