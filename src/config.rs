@@ -29,6 +29,11 @@ pub struct Config {
     pub hep: HepSection,
     /// Logging.
     pub log: LogSection,
+    /// The registrar.
+    pub registrar: RegistrarSection,
+    /// Domains and users to create or update at start-up (upserted into the store).
+    #[serde(rename = "domain")]
+    pub domains: Vec<DomainSection>,
 }
 
 impl Default for Config {
@@ -47,6 +52,8 @@ impl Default for Config {
             rtp: RtpSection::default(),
             hep: HepSection::default(),
             log: LogSection::default(),
+            registrar: RegistrarSection::default(),
+            domains: Vec::new(),
         }
     }
 }
@@ -124,6 +131,92 @@ impl SipSection {
 pub struct Listen {
     /// Where to listen.
     pub listen: SocketAddr,
+}
+
+/// `[registrar]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrarSection {
+    /// Shortest registration accepted, seconds (423 below).
+    pub min_expires: u32,
+    /// Longest registration granted, seconds.
+    pub max_expires: u32,
+    /// Registration length when the phone names none, seconds.
+    pub default_expires: u32,
+    /// Most contacts per user; the oldest give way beyond it.
+    pub max_contacts: usize,
+    /// Seconds a digest nonce lives before answers with it get `stale=true`.
+    pub nonce_lifetime_secs: u64,
+}
+
+impl Default for RegistrarSection {
+    fn default() -> Self {
+        let r = pbx::RegistrarConfig::default();
+        Self {
+            min_expires: r.min_expires,
+            max_expires: r.max_expires,
+            default_expires: r.default_expires,
+            max_contacts: r.max_contacts,
+            nonce_lifetime_secs: r.nonce_lifetime,
+        }
+    }
+}
+
+impl RegistrarSection {
+    /// The registrar's settings.
+    pub fn config(&self) -> anyhow::Result<pbx::RegistrarConfig> {
+        if self.min_expires > self.default_expires || self.default_expires > self.max_expires {
+            anyhow::bail!(
+                "invalid [registrar]: need min_expires <= default_expires <= max_expires"
+            );
+        }
+        if self.max_contacts == 0 || self.nonce_lifetime_secs == 0 {
+            anyhow::bail!("invalid [registrar]: max_contacts and nonce_lifetime_secs must be > 0");
+        }
+        Ok(pbx::RegistrarConfig {
+            min_expires: self.min_expires,
+            max_expires: self.max_expires,
+            default_expires: self.default_expires,
+            max_contacts: self.max_contacts,
+            nonce_lifetime: self.nonce_lifetime_secs,
+            ..pbx::RegistrarConfig::default()
+        })
+    }
+}
+
+/// `[[domain]]`: a domain (account) with its users, upserted at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSection {
+    /// The domain name.
+    pub name: String,
+    /// Webhook URL for its registration events.
+    #[serde(default)]
+    pub control: Option<String>,
+    /// Digest algorithms offered, preferred first (default `["MD5"]`).
+    #[serde(default)]
+    pub digest: Option<Vec<String>>,
+    /// Its users.
+    #[serde(default)]
+    pub users: Vec<UserSection>,
+}
+
+/// A user of a `[[domain]]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    /// The user (extension) name.
+    pub username: String,
+    /// The password; only its digest HA1 values are stored.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for UserSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSection")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[rtp]`

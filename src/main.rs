@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use tokio::sync::watch;
 
 mod config;
+mod state;
 
 use config::{Config, PortRange};
 
@@ -154,6 +155,13 @@ fn own_hosts(c: &Config, bound: SocketAddr) -> Vec<sip::Host> {
     hosts
 }
 
+/// Wall-clock time as Unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn listening(proto: &str, addr: SocketAddr) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening {proto} {addr}");
@@ -185,23 +193,48 @@ fn serve(c: Config) -> anyhow::Result<()> {
         listening("sip/udp", local);
         listening("sip/tcp", local);
 
+        let hosts = own_hosts(&c, local);
+        let (store, state) = state::open(&c, unix_now()).await?;
+        let metrics = std::sync::Arc::new(pbx::Metrics::default());
         let identity = pbx::Identity {
-            hosts: own_hosts(&c, local),
+            hosts: hosts.clone(),
             server: c.sip.server_header.clone(),
+            allow: vec![sip::Method::Options, sip::Method::Register],
         };
+        let mut registrar = pbx::Registrar::new(
+            c.registrar.config()?,
+            state.clone(),
+            rand::rngs::StdRng::from_os_rng(),
+        );
+        if let Some(d) = &c.default_domain {
+            registrar = registrar.with_default_domain(hosts, d);
+        }
         let mut pipeline = pbx::Pipeline::new();
         pipeline.push(pbx::SipLog);
+        // Registration events for webhooks; bounded, so a dead control server costs nothing.
+        let (events, mut events_rx) = tokio::sync::mpsc::channel(4096);
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                tracing::info!(?event, "registration event");
+            }
+        });
         let apps = net::Apps {
             answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
+            registrar,
+            events,
+            metrics,
             pipeline,
         };
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let run = tokio::spawn(server.run(apps, stop_rx));
+        let run = tokio::spawn(server.run(apps, stop_rx.clone()));
+        let checkpoints = tokio::spawn(state::checkpoint_loop(store, state, stop_rx));
         signals.wait().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         run.await.context("sip server task failed")?;
+        // The last checkpoint runs after SIP has stopped, so no binding change is lost.
+        checkpoints.await.context("checkpoint task failed")?;
         Ok(())
     })
 }

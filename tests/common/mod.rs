@@ -127,6 +127,19 @@ pub fn peer(program: &str) -> Option<PathBuf> {
     found
 }
 
+/// A config with one domain named `domain` whose users are `user0..userN` with passwords
+/// `pw0..pwN` (the users of `tests/sipp/users.csv`), plus `extra` TOML.
+pub fn config_with_users(domain: &str, users: usize, extra: &str) -> String {
+    let mut c = format!("{extra}\n[[domain]]\nname = \"{domain}\"\nusers = [\n");
+    for i in 0..users {
+        c.push_str(&format!(
+            "  {{ username = \"user{i}\", secret = \"pw{i}\" }},\n"
+        ));
+    }
+    c.push_str("]\n");
+    c
+}
+
 /// The tests' SIPp scenarios.
 pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -142,6 +155,18 @@ pub struct SippRun {
 
 /// Runs SIPp with `scenario` against `target` for `calls` calls, bounded in time.
 pub fn sipp(scenario_file: &str, target: SocketAddr, transport_tcp: bool, calls: u32) -> SippRun {
+    sipp_with(scenario_file, target, transport_tcp, calls, &[])
+}
+
+/// [`sipp`] with extra SIPp arguments (`-inf users.csv`, `-key expires 0`...); relative file
+/// arguments name files in `tests/sipp/`.
+pub fn sipp_with(
+    scenario_file: &str,
+    target: SocketAddr,
+    transport_tcp: bool,
+    calls: u32,
+    extra: &[&str],
+) -> SippRun {
     let sipp = peer("sipp").expect("sipp");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cmd = Command::new(sipp);
@@ -161,6 +186,14 @@ pub fn sipp(scenario_file: &str, target: SocketAddr, transport_tcp: bool, calls:
         .args(["-trace_err", "-trace_msg"]);
     if transport_tcp {
         cmd.args(["-t", "t1"]);
+    }
+    for arg in extra {
+        let in_sipp_dir = scenario(arg);
+        if arg.ends_with(".csv") && in_sipp_dir.is_file() {
+            cmd.arg(in_sipp_dir);
+        } else {
+            cmd.arg(arg);
+        }
     }
     let out = cmd.stdin(Stdio::null()).output().expect("run sipp");
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();

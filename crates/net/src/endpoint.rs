@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use pbx::{Answers, Direction, Observed, Pipeline, Verdict};
+use pbx::{
+    Answers, AuthResult, Direction, Flow, Metrics, Observed, Pipeline, RegEvent, Registrar, Verdict,
+};
 use sip::transaction::{Event, TransactionLayer};
 use sip::{Message, ParseError, Request, Response, StatusCode, Transport};
 use tokio::net::UdpSocket;
@@ -20,6 +22,13 @@ use crate::tcp::ConnCmd;
 pub struct Apps {
     /// The answers the PBX gives itself.
     pub answers: Answers,
+    /// The registrar: REGISTER requests, binding expiry, bindings of closed connections.
+    pub registrar: Registrar,
+    /// Where registration events go (webhooks). Bounded: when full, events are dropped and
+    /// counted, so a slow control server never slows SIP.
+    pub events: mpsc::Sender<RegEvent>,
+    /// Shared counters.
+    pub metrics: Arc<Metrics>,
     /// The interception pipeline every message passes.
     pub pipeline: Pipeline,
 }
@@ -106,11 +115,18 @@ impl Endpoint {
         tracing::debug!(local = %self.local, "sip endpoint running");
         // One datagram: UDP cannot carry more.
         let mut buf = vec![0u8; 65_536];
+        // Binding expiry is checked once a second.
+        let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.transactions.poll_timeout();
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
+                _ = housekeeping.tick() => {
+                    let events = self.apps.registrar.expire(unix_now());
+                    self.report(events);
+                }
                 _ = sleep_until(deadline) => {
                     self.transactions.handle_timeout(Instant::now());
                     self.drain().await;
@@ -134,6 +150,10 @@ impl Endpoint {
                     }
                     Inbound::Closed { conn } => {
                         self.conns.remove(&conn);
+                        //= https://www.rfc-editor.org/rfc/rfc5626#section-5.3
+                        //# a binding made over a connection ends when the connection closes
+                        let events = self.apps.registrar.connection_closed(conn.0);
+                        self.report(events);
                     }
                 },
             }
@@ -210,11 +230,13 @@ impl Endpoint {
                     key,
                     request,
                     cancels,
+                    source,
                     ..
                 } => {
-                    let answer = match cancels {
-                        Some(_) => Some(self.apps.answers.cancel_matched(&request)),
-                        None => self.apps.answers.handle_request(&request),
+                    let answer = match (cancels, &request.method) {
+                        (Some(_), _) => Some(self.apps.answers.cancel_matched(&request)),
+                        (None, sip::Method::Register) => Some(self.register(&request, source)),
+                        (None, _) => self.apps.answers.handle_request(&request),
                     };
                     if let Some(resp) = answer {
                         if let Err(e) = self.transactions.respond(Instant::now(), &key, resp) {
@@ -237,6 +259,36 @@ impl Endpoint {
                 Event::StrayAck { .. } | Event::StrayResponse { .. } => {}
                 Event::Client { key, event } => tracing::trace!(?key, ?event, "client transaction"),
                 Event::Server { key, event } => tracing::trace!(?key, ?event, "server transaction"),
+            }
+        }
+    }
+
+    /// Runs a REGISTER through the registrar, with the flow it arrived on.
+    fn register(&mut self, request: &Request, source: Peer) -> Response {
+        let flow = Flow {
+            transport: source.transport(),
+            remote: source.remote,
+            conn: match source.link {
+                Link::Udp => None,
+                Link::Tcp(conn) => Some(conn.0),
+            },
+        };
+        let outcome = self
+            .apps
+            .registrar
+            .handle_register(unix_now(), request, flow);
+        if outcome.auth == AuthResult::Failed {
+            Metrics::inc(&self.apps.metrics.auth_failures);
+        }
+        self.report(outcome.events);
+        outcome.response
+    }
+
+    /// Hands registration events to the webhook sender without waiting.
+    fn report(&self, events: Vec<RegEvent>) {
+        for event in events {
+            if self.apps.events.try_send(event).is_err() {
+                Metrics::inc(&self.apps.metrics.webhook_dropped);
             }
         }
     }
@@ -286,6 +338,13 @@ impl Endpoint {
             self.conns.remove(&conn);
         }
     }
+}
+
+/// Wall-clock time as Unix seconds, for binding expiry and nonce ages.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

@@ -4,10 +4,6 @@
 use rand::{Rng, rngs::StdRng};
 use sip::{HeaderName, Host, Method, Request, Response, StatusCode, Uri};
 
-/// The methods this build serves; the Allow header lists them. Later applications (registrar,
-/// calls) add theirs.
-const ALLOWED: &[Method] = &[Method::Options];
-
 /// The option tags (RFC 3261 section 19.2) this build supports: none yet.
 const SUPPORTED: &[&str] = &[];
 
@@ -19,6 +15,8 @@ pub struct Identity {
     pub hosts: Vec<Host>,
     /// The Server header value.
     pub server: String,
+    /// The methods the wired applications serve, for Allow headers (RFC 3261 section 20.5).
+    pub allow: Vec<Method>,
 }
 
 impl Identity {
@@ -185,7 +183,7 @@ impl Answers {
     fn options(&self, req: &Request, tag: &str) -> Response {
         let mut resp = self.answer(req, StatusCode::OK, tag);
         let h = &mut resp.head.headers;
-        h.push(HeaderName::Allow, allow());
+        h.push(HeaderName::Allow, self.allow());
         h.push(HeaderName::Accept, "application/sdp");
         h.push(HeaderName::AcceptEncoding, "identity");
         h.push(HeaderName::AcceptLanguage, "en");
@@ -197,9 +195,14 @@ impl Answers {
     fn refuse(&self, req: &Request, status: StatusCode, tag: &str) -> Response {
         let mut resp = self.answer(req, status, tag);
         if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_IMPLEMENTED {
-            resp.head.headers.push(HeaderName::Allow, allow());
+            resp.head.headers.push(HeaderName::Allow, self.allow());
         }
         resp
+    }
+
+    fn allow(&self) -> String {
+        let methods: Vec<&str> = self.identity.allow.iter().map(Method::as_str).collect();
+        methods.join(", ")
     }
 
     fn answer(&self, req: &Request, status: StatusCode, tag: &str) -> Response {
@@ -215,14 +218,6 @@ impl Answers {
             .push(HeaderName::Server, self.identity.server.clone());
         resp
     }
-}
-
-fn allow() -> String {
-    ALLOWED
-        .iter()
-        .map(Method::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

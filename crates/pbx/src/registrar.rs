@@ -110,6 +110,8 @@ pub struct Registrar {
     state: Arc<State>,
     nonces: Nonces,
     rng: StdRng,
+    /// The PBX's own addresses, and the domain requests addressed to them belong to.
+    default_domain: Option<(Vec<sip::Host>, String)>,
 }
 
 fn to_sip_alg(a: DigestAlgorithm) -> Algorithm {
@@ -128,7 +130,16 @@ impl Registrar {
             state,
             nonces,
             rng,
+            default_domain: None,
         }
+    }
+
+    /// Maps REGISTERs whose To host is one of `own` (the PBX's own addresses) to `domain`
+    /// (DESIGN.md section 15: requests addressed to the PBX's own IP use that IP as the
+    /// domain unless `default_domain` is configured).
+    pub fn with_default_domain(mut self, own: Vec<sip::Host>, domain: &str) -> Self {
+        self.default_domain = Some((own, domain.to_ascii_lowercase()));
+        self
     }
 
     /// The shared state.

@@ -9,6 +9,7 @@ fn answers() -> Answers {
             Host::parse("pbx.test").expect("name"),
         ],
         server: "switchboard-test".into(),
+        allow: vec![Method::Options],
     };
     Answers::new(identity, StdRng::seed_from_u64(7))
 }

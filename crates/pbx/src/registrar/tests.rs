@@ -101,7 +101,11 @@ fn register_with(r: &mut Registrar, user: &str, password: &str, extra: &str) -> 
     assert_eq!(first.auth, AuthResult::Challenged);
     let ch = &challenges(&first.response)[0];
     let auth = authorization(ch, user, password, 1);
-    r.handle_register(NOW, &register(user, cseq + 1, &format!("{extra}{auth}")), flow())
+    r.handle_register(
+        NOW,
+        &register(user, cseq + 1, &format!("{extra}{auth}")),
+        flow(),
+    )
 }
 
 #[test]
