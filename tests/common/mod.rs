@@ -27,8 +27,26 @@ impl Server {
     /// Like [`Server::start`] with `config` as the config file's text.
     pub fn start_with_config(config_text: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("tempdir");
+        std::fs::write(data.path().join("switchboard.toml"), config_text).expect("config");
+        Self::start_in(data, extra)
+    }
+
+    /// Stops the server with SIGTERM (which must exit 0) and starts it again on the same data
+    /// directory and config, with SIP on a new free port.
+    pub fn restart(mut self, extra: &[&str]) -> Self {
+        assert_eq!(
+            self.signal_and_wait(15),
+            Some(0),
+            "clean exit before restart"
+        );
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().expect("tempdir"));
+        drop(self);
+        Self::start_in(data, extra)
+    }
+
+    /// Starts on `data`, whose `switchboard.toml` is the config.
+    fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Self {
         let config = data.path().join("switchboard.toml");
-        std::fs::write(&config, config_text).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
             .arg("--config")

@@ -1,0 +1,59 @@
+//! A registration made before a restart is still there after it: SIGTERM flushes the
+//! checkpoint, the next start restores the binding from the SQLite store, and a REGISTER query
+//! (no Contact, RFC 3261 section 10.2.3) lists it.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use sip::digest::{Algorithm, Challenge, Credentials, ha1};
+
+/// REGISTER (with `contact` or as a query), answering the challenge; returns the final answer.
+fn register(server: &common::Server, call: &str, contact: Option<&str>) -> String {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    let send = |cseq: u32, auth: &str| {
+        let contact = contact
+            .map(|c| format!("Contact: <{c}>\r\n"))
+            .unwrap_or_default();
+        let msg = format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}-{cseq}\r\n\
+             From: <sip:user0@127.0.0.1>;tag=r{cseq}\r\nTo: <sip:user0@127.0.0.1>\r\n\
+             Call-ID: {call}\r\nCSeq: {cseq} REGISTER\r\n{contact}{auth}Content-Length: 0\r\n\r\n"
+        );
+        sock.send_to(msg.as_bytes(), server.sip).expect("send");
+        let mut buf = [0u8; 8192];
+        let (n, _) = sock.recv_from(&mut buf).expect("answer");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = send(1, "");
+    let header = common::header_lines(first.as_bytes(), "WWW-Authenticate").remove(0);
+    let ch = Challenge::parse(&header).expect("challenge");
+    let key = ha1(Algorithm::Md5, "user0", &ch.realm, "pw0");
+    let creds = Credentials::answer(&ch, "user0", &key, "REGISTER", "sip:127.0.0.1", "c", 1)
+        .expect("credentials");
+    send(2, &format!("Authorization: {creds}\r\n"))
+}
+
+#[test]
+fn a_registration_survives_a_restart() {
+    let config = common::config_with_users("127.0.0.1", 1, "");
+    let server = common::Server::start_with_config(&config, &[]);
+    let contact = "sip:user0@127.0.0.99:5999";
+    let made = register(&server, "before", Some(contact));
+    assert!(made.starts_with("SIP/2.0 200 "), "{made}");
+    assert!(made.contains(contact));
+
+    let server = server.restart(&[]);
+    let listed = register(&server, "after", None);
+    assert!(listed.starts_with("SIP/2.0 200 "), "{listed}");
+    let contacts = common::header_lines(listed.as_bytes(), "Contact");
+    assert_eq!(contacts.len(), 1, "{listed}");
+    assert!(
+        contacts[0].starts_with(&format!("<{contact}>;expires=")),
+        "{contacts:?}"
+    );
+}
