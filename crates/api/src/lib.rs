@@ -1,0 +1,188 @@
+//! switchboard's HTTP API (DESIGN.md section 7, kept compatible with seed 001's "mediaswitch"
+//! directory and registration interfaces), and the webhooks it sends to each domain's
+//! `control` URL.
+//!
+//! The binary builds an [`Api`] over the PBX's shared [`pbx::State`], its [`pbx::Store`] and
+//! its [`pbx::Metrics`], turns it into an axum [`Router`] with [`router`], and runs it with
+//! [`serve`] next to SIP. Registration events go to [`spawn_webhooks`] through a bounded
+//! channel.
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `PUT /dir/{domain}` | 201 created / 200 replaced, the domain entry |
+//! | `PUT`, `PATCH /dir/{domain}/{user}` | 201 created / 200 replaced; 404 unknown domain |
+//! | `GET /dir/{domain}` | the domain entry, never secrets |
+//! | `DELETE /dir/{domain}`, `DELETE /dir/{domain}/{user}` | 204 / 404 |
+//! | `GET /reg` | `{"count": N}`: users with at least one binding, over all domains |
+//! | `GET /reg/{domain}`, `GET /reg/{domain}/{user}` | the seed's registration view |
+//! | `GET /openapi.json`, `GET /metrics`, `GET /healthz` | the API document, Prometheus text, liveness |
+//!
+//! Every error is JSON, `{"error": "..."}`, whatever went wrong (bad JSON, a body over
+//! [`BODY_LIMIT`], an unknown path, a missing token). The API is guarded by a bearer token
+//! when one is set; [`token_required`] tells the binary when it must insist on one.
+
+#![warn(missing_docs)]
+
+mod auth;
+mod body;
+mod directory;
+mod error;
+mod registrations;
+mod webhooks;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use pbx::{Metrics, State, Store};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use webhooks::{WEBHOOK_CHANNEL, WebhookConfig, WebhookError, spawn_webhooks};
+
+/// The largest request body accepted: DESIGN.md section 15 asks for at least 1 MiB; beyond this
+/// a request gets 413.
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The environment variable that carries the bearer token (DESIGN.md section 15).
+pub const TOKEN_ENV: &str = "SWITCHBOARD_API_TOKEN";
+
+/// The hand-written OpenAPI 3.0 document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What the HTTP API works on: the PBX's shared state, its store and its counters, and the
+/// bearer token, if any.
+pub struct Api<S: Store> {
+    state: Arc<State>,
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    token: Option<String>,
+    /// Serializes directory writes, so that the store and the in-memory directory see them in
+    /// the same order (two PUTs of one domain racing could otherwise land in the store in one
+    /// order and in memory in the other). The store has a single writer anyway, so this costs
+    /// no throughput.
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<S: Store> Api<S> {
+    /// An API over `state`, `store` and `metrics`. With `token` set (the binary reads
+    /// [`TOKEN_ENV`]), every endpoint but `/healthz` requires `Authorization: Bearer <token>`;
+    /// an empty token counts as none.
+    pub fn new(
+        state: Arc<State>,
+        store: Arc<S>,
+        metrics: Arc<Metrics>,
+        token: Option<String>,
+    ) -> Self {
+        Self {
+            state,
+            store,
+            metrics,
+            token: token.filter(|t| !t.is_empty()),
+            writes: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+}
+
+// By hand: a derive would require `S: Clone`, and the store is shared through its `Arc`.
+impl<S: Store> Clone for Api<S> {
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            store: Arc::clone(&self.store),
+            metrics: Arc::clone(&self.metrics),
+            token: self.token.clone(),
+            writes: Arc::clone(&self.writes),
+        }
+    }
+}
+
+/// True when an API listening on `listen` must be protected by a token: anything but a
+/// loopback address. The binary refuses to start when this is true and [`TOKEN_ENV`] is unset
+/// or empty (DESIGN.md section 7: "protected by a token when it listens beyond loopback").
+pub fn token_required(listen: SocketAddr) -> bool {
+    !listen.ip().is_loopback()
+}
+
+/// The API's routes: every endpoint of the module documentation, with the token check, the
+/// body limit and JSON errors for unknown paths and methods.
+pub fn router<S: Store>(api: Api<S>) -> Router {
+    let guarded = Router::new()
+        .route(
+            "/dir/{domain}",
+            get(directory::get_domain::<S>)
+                .put(directory::put_domain::<S>)
+                .delete(directory::delete_domain::<S>),
+        )
+        .route(
+            "/dir/{domain}/{user}",
+            axum::routing::put(directory::put_user::<S>)
+                .patch(directory::put_user::<S>)
+                .delete(directory::delete_user::<S>),
+        )
+        .route("/reg", get(registrations::count::<S>))
+        // The seed writes `GET /reg/` too.
+        .route("/reg/", get(registrations::count::<S>))
+        .route("/reg/{domain}", get(registrations::domain::<S>))
+        .route("/reg/{domain}/{user}", get(registrations::user::<S>))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics::<S>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            auth::require_token::<S>,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(guarded)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(api)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits
+/// for the requests in progress to finish (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn metrics<S: Store>(axum::extract::State(api): axum::extract::State<Api<S>>) -> impl IntoResponse {
+    let registrations = api
+        .state
+        .location
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .len();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        api.metrics.render(registrations),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NoSuchPath
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
