@@ -31,6 +31,8 @@ pub struct Config {
     pub log: LogSection,
     /// The registrar.
     pub registrar: RegistrarSection,
+    /// Brute-force and flood protection.
+    pub guard: GuardSection,
     /// Domains and users to create or update at start-up (upserted into the store).
     #[serde(rename = "domain")]
     pub domains: Vec<DomainSection>,
@@ -53,6 +55,7 @@ impl Default for Config {
             hep: HepSection::default(),
             log: LogSection::default(),
             registrar: RegistrarSection::default(),
+            guard: GuardSection::default(),
             domains: Vec::new(),
         }
     }
@@ -180,6 +183,48 @@ impl RegistrarSection {
             max_contacts: self.max_contacts,
             nonce_lifetime: self.nonce_lifetime_secs,
             ..pbx::RegistrarConfig::default()
+        })
+    }
+}
+
+/// `[guard]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardSection {
+    /// Off: nothing is counted or blocked.
+    pub enabled: bool,
+    /// Failures from one address within `window_secs` that block it.
+    pub failures: u32,
+    /// The counting window, seconds.
+    pub window_secs: u64,
+    /// How long a block lasts, seconds.
+    pub ban_secs: u64,
+}
+
+impl Default for GuardSection {
+    fn default() -> Self {
+        let g = pbx::GuardConfig::default();
+        Self {
+            enabled: g.enabled,
+            failures: g.failures,
+            window_secs: g.window.as_secs(),
+            ban_secs: g.ban.as_secs(),
+        }
+    }
+}
+
+impl GuardSection {
+    /// The guard's settings.
+    pub fn config(&self) -> anyhow::Result<pbx::GuardConfig> {
+        if self.failures == 0 || self.window_secs == 0 || self.ban_secs == 0 {
+            anyhow::bail!("invalid [guard]: failures, window_secs and ban_secs must be > 0");
+        }
+        Ok(pbx::GuardConfig {
+            enabled: self.enabled,
+            failures: self.failures,
+            window: std::time::Duration::from_secs(self.window_secs),
+            ban: std::time::Duration::from_secs(self.ban_secs),
+            ..pbx::GuardConfig::default()
         })
     }
 }

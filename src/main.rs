@@ -209,7 +209,13 @@ fn serve(c: Config) -> anyhow::Result<()> {
         if let Some(d) = &c.default_domain {
             registrar = registrar.with_default_domain(hosts, d);
         }
+        let guard = std::sync::Arc::new(std::sync::Mutex::new(pbx::Guard::new(
+            c.guard.config()?,
+            metrics.clone(),
+        )));
         let mut pipeline = pbx::Pipeline::new();
+        // The guard first: a blocked address costs nothing more than this lookup.
+        pipeline.push(pbx::GuardInterceptor(guard.clone()));
         pipeline.push(pbx::SipLog);
         // Registration events for webhooks; bounded, so a dead control server costs nothing.
         let (events, mut events_rx) = tokio::sync::mpsc::channel(4096);
@@ -223,6 +229,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
             registrar,
             events,
             metrics,
+            guard,
             pipeline,
         };
 

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use pbx::{
-    Answers, AuthResult, Direction, Flow, Metrics, Observed, Pipeline, RegEvent, Registrar, Verdict,
+    Answers, AuthResult, Direction, Flow, Guard, Metrics, Observed, Pipeline, RegEvent, Registrar,
+    Verdict,
 };
 use sip::transaction::{Event, TransactionLayer};
 use sip::{Message, ParseError, Request, Response, StatusCode, Transport};
@@ -29,6 +30,9 @@ pub struct Apps {
     pub events: mpsc::Sender<RegEvent>,
     /// Shared counters.
     pub metrics: Arc<Metrics>,
+    /// The brute-force guard; its interceptor is also in `pipeline`, which drops what blocked
+    /// addresses send.
+    pub guard: Arc<std::sync::Mutex<Guard>>,
     /// The interception pipeline every message passes.
     pub pipeline: Pipeline,
 }
@@ -280,6 +284,17 @@ impl Endpoint {
         if outcome.auth == AuthResult::Failed {
             Metrics::inc(&self.apps.metrics.auth_failures);
         }
+        let had_credentials = request.head.get(&sip::HeaderName::Authorization).is_some();
+        self.apps
+            .guard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_auth(
+                source.remote.ip(),
+                Instant::now(),
+                outcome.auth,
+                had_credentials,
+            );
         self.report(outcome.events);
         outcome.response
     }

@@ -8,6 +8,7 @@
 
 mod answer;
 pub mod directory;
+mod guard;
 mod intercept;
 pub mod location;
 mod metrics;
@@ -18,6 +19,7 @@ mod time;
 
 pub use answer::{Answers, Identity};
 pub use directory::{DigestAlgorithm, Directory, Domain, Secret, User};
+pub use guard::{Guard, GuardConfig, GuardInterceptor};
 pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};
 pub use location::{Binding, Flow, Location, UserBindings};
 pub use metrics::Metrics;
