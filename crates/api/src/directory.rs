@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sip::digest::{Algorithm, ha1};
 
 use crate::Api;
-use crate::body::JsonBody;
+use crate::body::{JsonBody, Object};
 use crate::error::ApiError;
 
 /// The user name of a domain's admin credential (DESIGN.md section 15: 9P `admin@<domain>`).
@@ -29,11 +29,11 @@ pub(crate) struct PutDomain {
     #[serde(default)]
     control: Option<String>,
     #[serde(default)]
-    users: Option<Vec<UserBody>>,
+    users: Option<Vec<Object<UserBody>>>,
     #[serde(default)]
     digest: Option<Vec<String>>,
     #[serde(default)]
-    admin: Option<SecretBody>,
+    admin: Option<Object<SecretBody>>,
 }
 
 /// One user of `PUT /dir/{domain}`.
@@ -138,7 +138,7 @@ fn domain_from_body(name: String, body: PutDomain) -> Result<(Domain, Option<Vec
         Some(list) => {
             let mut seen = HashSet::with_capacity(list.len());
             let mut users = Vec::with_capacity(list.len());
-            for u in list {
+            for Object(u) in list {
                 check_user_name(&u.username)?;
                 if !seen.insert(u.username.clone()) {
                     return Err(ApiError::DuplicateUser(u.username));
@@ -153,7 +153,7 @@ fn domain_from_body(name: String, body: PutDomain) -> Result<(Domain, Option<Vec
         }
     };
     let admin = match body.admin {
-        Some(a) => Some(secret(ADMIN_USER, &name, &a.secret)?),
+        Some(Object(a)) => Some(secret(ADMIN_USER, &name, &a.secret)?),
         None => None,
     };
     let domain = Domain {

@@ -134,7 +134,7 @@ pub fn router<S: Store>(api: Api<S>) -> Router {
         .route("/metrics", get(metrics::<S>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(axum::middleware::from_fn_with_state(
+        .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             auth::require_token::<S>,
         ));
