@@ -203,15 +203,15 @@ pub fn unescape(s: &str) -> String {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         let hex = |x: u8| (x as char).to_digit(16);
-        if c == b'%' {
-            if let (Some(h), Some(l)) = (
+        if c == b'%'
+            && let (Some(h), Some(l)) = (
                 b.get(i + 1).and_then(|&x| hex(x)),
                 b.get(i + 2).and_then(|&x| hex(x)),
-            ) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(c);
         i += 1;

@@ -283,10 +283,10 @@ fn parse_uri_params(s: &str, out: &mut Params, allowed: fn(u8) -> bool) -> Optio
         if name.is_empty() || !is_escaped_text(name, allowed) {
             return None;
         }
-        if let Some(v) = value {
-            if !is_escaped_text(v, allowed) {
-                return None;
-            }
+        if let Some(v) = value
+            && !is_escaped_text(v, allowed)
+        {
+            return None;
         }
         out.push(name, value);
     }
@@ -360,10 +360,10 @@ fn parse_sip(secure: bool, s: &str) -> Option<SipUri> {
             if u.is_empty() || !is_escaped_text(u, is_user_char) {
                 return None;
             }
-            if let Some(p) = p {
-                if !is_escaped_text(p, is_password_char) {
-                    return None;
-                }
+            if let Some(p) = p
+                && !is_escaped_text(p, is_password_char)
+            {
+                return None;
             }
             (Some(u.to_owned()), p.map(str::to_owned))
         }
