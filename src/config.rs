@@ -150,6 +150,10 @@ pub struct RegistrarSection {
     pub max_contacts: usize,
     /// Seconds a digest nonce lives before answers with it get `stale=true`.
     pub nonce_lifetime_secs: u64,
+    /// Seconds between OPTIONS keepalives to each registered contact (0: none).
+    pub keepalive_secs: u64,
+    /// Unanswered keepalives after which a contact is dropped.
+    pub keepalive_failures: u32,
 }
 
 impl Default for RegistrarSection {
@@ -161,6 +165,8 @@ impl Default for RegistrarSection {
             default_expires: r.default_expires,
             max_contacts: r.max_contacts,
             nonce_lifetime_secs: r.nonce_lifetime,
+            keepalive_secs: r.keepalive_interval,
+            keepalive_failures: r.keepalive_failures,
         }
     }
 }
@@ -182,6 +188,8 @@ impl RegistrarSection {
             default_expires: self.default_expires,
             max_contacts: self.max_contacts,
             nonce_lifetime: self.nonce_lifetime_secs,
+            keepalive_interval: self.keepalive_secs,
+            keepalive_failures: self.keepalive_failures.max(1),
             ..pbx::RegistrarConfig::default()
         })
     }

@@ -187,6 +187,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
             max_connections: c.sip.max_tcp_connections,
             tcp_idle: std::time::Duration::from_secs(c.sip.tcp_idle_secs),
             transactions: c.sip.transactions()?,
+            advertise: c.advertise,
         };
         let server = net::SipServer::bind(sip_config).await?;
         let local = server.local_addr();

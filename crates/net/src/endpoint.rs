@@ -11,7 +11,7 @@ use pbx::{
     Answers, AuthResult, Direction, Flow, Guard, Metrics, Observed, Pipeline, RegEvent, Registrar,
     Verdict,
 };
-use sip::transaction::{Event, TransactionLayer};
+use sip::transaction::{ClientEvent, Event, TransactionKey, TransactionLayer};
 use sip::{Message, ParseError, Request, Response, StatusCode, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -91,6 +91,10 @@ pub(crate) struct Endpoint {
     config: SipConfig,
     conns: HashMap<ConnId, mpsc::Sender<ConnCmd>>,
     transactions: TransactionLayer<Peer>,
+    /// Keepalives in flight: which binding each client transaction pings.
+    pings: HashMap<TransactionKey, (String, String, String)>,
+    /// Host and port for the Via of requests we send.
+    sent_by: String,
 }
 
 impl Endpoint {
@@ -101,6 +105,12 @@ impl Endpoint {
         config: SipConfig,
     ) -> Self {
         let transactions = TransactionLayer::new(config.transactions);
+        let ip = match (config.advertise, local.ip()) {
+            (Some(ip), _) => ip,
+            // Unspecified: the phone's transport adds `received` with our real address.
+            (None, ip) => ip,
+        };
+        let sent_by = std::net::SocketAddr::new(ip, local.port()).to_string();
         Self {
             udp,
             local,
@@ -108,6 +118,8 @@ impl Endpoint {
             config,
             conns: HashMap::new(),
             transactions,
+            pings: HashMap::new(),
+            sent_by,
         }
     }
 
@@ -130,6 +142,7 @@ impl Endpoint {
                 _ = housekeeping.tick() => {
                     let events = self.apps.registrar.expire(unix_now());
                     self.report(events);
+                    self.send_keepalives().await;
                 }
                 _ = sleep_until(deadline) => {
                     self.transactions.handle_timeout(Instant::now());
@@ -261,7 +274,8 @@ impl Endpoint {
                 // No dialogs and no client transactions of our own yet: ACKs for 2xx and
                 // responses that match nothing have nowhere to go (RFC 3261 section 18.1.2).
                 Event::StrayAck { .. } | Event::StrayResponse { .. } => {}
-                Event::Client { key, event } => tracing::trace!(?key, ?event, "client transaction"),
+                Event::Client { key, event } => self.keepalive_event(&key, &event),
+
                 Event::Server { key, event } => tracing::trace!(?key, ?event, "server transaction"),
             }
         }
@@ -297,6 +311,52 @@ impl Endpoint {
             );
         self.report(outcome.events);
         outcome.response
+    }
+
+    /// Sends the OPTIONS keepalives that are due, each in its own client transaction.
+    async fn send_keepalives(&mut self) {
+        let (pings, events) = self.apps.registrar.due_pings(unix_now(), &self.sent_by);
+        self.report(events);
+        if pings.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for ping in pings {
+            let link = match ping.flow.conn {
+                Some(conn) => Link::Tcp(ConnId(conn)),
+                None => Link::Udp,
+            };
+            let peer = Peer {
+                link,
+                remote: ping.flow.remote,
+            };
+            match self
+                .transactions
+                .send_request(now, ping.request, peer, peer.transport())
+            {
+                Ok(key) => {
+                    self.pings
+                        .insert(key, (ping.domain, ping.user, ping.contact));
+                }
+                Err(e) => tracing::debug!(error = %e, "keepalive not sent"),
+            }
+        }
+        self.drain().await;
+    }
+
+    /// A keepalive's transaction moved: any response means the phone is there.
+    fn keepalive_event(&mut self, key: &TransactionKey, event: &ClientEvent) {
+        match event {
+            ClientEvent::Provisional(_) | ClientEvent::Final(_) => {
+                if let Some((domain, user, contact)) = self.pings.get(key) {
+                    self.apps.registrar.ping_answered(domain, user, contact);
+                }
+            }
+            ClientEvent::Terminated => {
+                self.pings.remove(key);
+            }
+            _ => {}
+        }
     }
 
     /// Hands registration events to the webhook sender without waiting.

@@ -24,6 +24,9 @@ pub struct SipConfig {
     pub tcp_idle: Duration,
     /// Timers T1, T2, T4 and the bound on live server transactions.
     pub transactions: sip::transaction::LayerConfig,
+    /// The address written in the Via of requests the PBX sends (keepalives) when it listens
+    /// on an unspecified address or sits behind a 1:1 NAT.
+    pub advertise: Option<std::net::IpAddr>,
 }
 
 impl Default for SipConfig {
@@ -35,6 +38,7 @@ impl Default for SipConfig {
             // RFC 5626 keepalives come every 2 minutes at most; registrations last an hour.
             tcp_idle: Duration::from_secs(3600),
             transactions: sip::transaction::LayerConfig::default(),
+            advertise: None,
         }
     }
 }

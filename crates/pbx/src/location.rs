@@ -125,6 +125,22 @@ impl Location {
         self.users.values().flatten()
     }
 
+    /// One user's bindings, mutably, without marking them for the checkpoint (see
+    /// [`Location::iter_mut_unsaved`]).
+    pub fn bindings_mut_unsaved(&mut self, domain: &str, user: &str) -> &mut [Binding] {
+        match self.users.get_mut(&(domain.to_owned(), user.to_owned())) {
+            Some(b) => b,
+            None => &mut [],
+        }
+    }
+
+    /// Every binding, mutably, for the keepalive counters. Changes made here are not
+    /// checkpointed: the count of unanswered pings is runtime state, and writing every binding
+    /// on every ping round would cost a disk write per phone per interval.
+    pub fn iter_mut_unsaved(&mut self) -> impl Iterator<Item = &mut Binding> {
+        self.users.values_mut().flatten()
+    }
+
     /// Takes the users whose bindings changed since the last call, with their lists now.
     pub fn take_changes(&mut self) -> Vec<UserBindings> {
         let dirty = std::mem::take(&mut self.dirty);

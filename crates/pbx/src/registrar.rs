@@ -30,6 +30,10 @@ pub struct RegistrarConfig {
     pub nonce_lifetime: u64,
     /// Most nonces tracked at once.
     pub max_nonces: usize,
+    /// Seconds between OPTIONS keepalives to each contact (0: no keepalives).
+    pub keepalive_interval: u64,
+    /// Unanswered keepalives after which a contact is dropped.
+    pub keepalive_failures: u32,
 }
 
 impl Default for RegistrarConfig {
@@ -41,6 +45,8 @@ impl Default for RegistrarConfig {
             max_contacts: 10,
             nonce_lifetime: 300,
             max_nonces: 100_000,
+            keepalive_interval: 30,
+            keepalive_failures: 3,
         }
     }
 }
@@ -91,6 +97,21 @@ pub enum AuthResult {
     Succeeded,
     /// Authentication did not come into it (a malformed request refused first).
     NotApplicable,
+}
+
+/// An OPTIONS keepalive to send to a binding, over its flow.
+#[derive(Debug, Clone)]
+pub struct Ping {
+    /// The binding's domain.
+    pub domain: String,
+    /// The binding's user.
+    pub user: String,
+    /// The binding's contact URI.
+    pub contact: String,
+    /// Where it goes.
+    pub flow: Flow,
+    /// The request.
+    pub request: Request,
 }
 
 /// The registrar's answer to one REGISTER.
@@ -459,6 +480,112 @@ impl Registrar {
             response: resp,
             events,
             auth: AuthResult::Succeeded,
+        }
+    }
+
+    /// The OPTIONS keepalives due at `now` (RFC 3261 section 11; the "qualify" of other
+    /// PBXs), one per binding per interval, spread over the interval by a hash of the contact
+    /// so that they do not all go at once. Each one sent counts as outstanding until
+    /// [`Registrar::ping_answered`]; a binding with `keepalive_failures` outstanding is dropped
+    /// instead of pinged again, and the events say which users that left with no binding.
+    ///
+    /// `sent_by` is the host and port for the Via header.
+    pub fn due_pings(&mut self, now: u64, sent_by: &str) -> (Vec<Ping>, Vec<RegEvent>) {
+        let interval = self.config.keepalive_interval;
+        if interval == 0 {
+            return (Vec::new(), Vec::new());
+        }
+        let max = self.config.keepalive_failures;
+        let due = |contact: &str| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            contact.hash(&mut h);
+            h.finish() % interval == now % interval
+        };
+        let mut targets = Vec::new();
+        let mut dead = false;
+        {
+            let mut location = self
+                .state
+                .location
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for b in location.iter_mut_unsaved() {
+                if !due(&b.contact) || b.registered_at == now {
+                    continue;
+                }
+                if b.outstanding_pings >= max {
+                    dead = true;
+                    continue;
+                }
+                b.outstanding_pings += 1;
+                targets.push((
+                    b.domain.clone(),
+                    b.user.clone(),
+                    b.contact.clone(),
+                    b.flow.clone(),
+                ));
+            }
+        }
+        let events = if dead {
+            self.retain(|b| b.outstanding_pings < max)
+        } else {
+            Vec::new()
+        };
+        let pings = targets
+            .into_iter()
+            .filter_map(|(domain, user, contact, flow)| {
+                let request = self.ping_request(&domain, &contact, &flow, sent_by)?;
+                Some(Ping {
+                    domain,
+                    user,
+                    contact,
+                    flow,
+                    request,
+                })
+            })
+            .collect();
+        (pings, events)
+    }
+
+    /// A keepalive got an answer (any response: the phone is there): its binding has no
+    /// outstanding ping any more.
+    pub fn ping_answered(&mut self, domain: &str, user: &str, contact: &str) {
+        let mut location = self
+            .state
+            .location
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for b in location.bindings_mut_unsaved(domain, user) {
+            if b.contact == contact {
+                b.outstanding_pings = 0;
+            }
+        }
+    }
+
+    fn ping_request(
+        &mut self,
+        domain: &str,
+        contact: &str,
+        flow: &Flow,
+        sent_by: &str,
+    ) -> Option<Request> {
+        let branch = format!("z9hG4bK{:016x}", self.rng.random::<u64>());
+        let tag = format!("{:016x}", self.rng.random::<u64>());
+        let call_id = format!(
+            "{:016x}{:016x}",
+            self.rng.random::<u64>(),
+            self.rng.random::<u64>()
+        );
+        let transport = flow.transport.as_str();
+        let raw = format!(
+            "OPTIONS {contact} SIP/2.0\r\nVia: SIP/2.0/{transport} {sent_by};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:keepalive@{domain}>;tag={tag}\r\nTo: <{contact}>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        match sip::Message::parse(raw.as_bytes()) {
+            Ok(sip::Message::Request(r)) => Some(r),
+            _ => None,
         }
     }
 

@@ -340,3 +340,55 @@ fn contacts_are_bounded_and_tcp_bindings_end_with_their_connection() {
 }
 
 use sip::Headers;
+
+#[test]
+fn keepalives_count_and_drop_silent_contacts() {
+    let mut r = registrar(vec![DigestAlgorithm::Md5]);
+    register_with(&mut r, "1000", "pw1000", "");
+    let interval = RegistrarConfig::default().keepalive_interval;
+    // Over one interval each binding is pinged exactly once.
+    let mut pings = Vec::new();
+    for t in 1..=interval {
+        let (p, events) = r.due_pings(NOW + t, "127.0.0.1:5060");
+        assert!(events.is_empty());
+        pings.extend(p);
+    }
+    assert_eq!(pings.len(), 1);
+    let ping = &pings[0];
+    assert_eq!(ping.request.method, sip::Method::Options);
+    assert_eq!(ping.request.uri.to_string(), "sip:1000@127.0.0.99:5999");
+    assert_eq!(ping.flow, flow());
+    assert_eq!(
+        r.state()
+            .location
+            .read()
+            .expect("lock")
+            .bindings("pbx.test", "1000")[0]
+            .outstanding_pings,
+        1
+    );
+    // An answer clears the count.
+    r.ping_answered("pbx.test", "1000", &ping.contact);
+    assert_eq!(
+        r.state()
+            .location
+            .read()
+            .expect("lock")
+            .bindings("pbx.test", "1000")[0]
+            .outstanding_pings,
+        0
+    );
+    // Three unanswered rounds, then the fourth drops the binding.
+    let mut events = Vec::new();
+    for t in interval + 1..=5 * interval {
+        events.extend(r.due_pings(NOW + t, "127.0.0.1:5060").1);
+    }
+    assert_eq!(
+        events,
+        vec![RegEvent::Unregistered {
+            domain: "pbx.test".into(),
+            user: "1000".into()
+        }]
+    );
+    assert!(r.state().location.read().expect("lock").is_empty());
+}

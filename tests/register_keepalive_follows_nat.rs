@@ -1,0 +1,118 @@
+//! Keepalives follow the NAT flow: a phone that registers a Contact it cannot be reached at
+//! (a private address, as behind NAT) gets the PBX's OPTIONS keepalives at the address the
+//! REGISTER came from; while it answers, it stays registered; when it stops answering, its
+//! binding is dropped after the configured number of unanswered pings.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use sip::digest::{Algorithm, Challenge, Credentials, ha1};
+
+/// Sends a REGISTER from `sock` (answering the challenge) and returns the final response.
+fn register(server: &common::Server, sock: &UdpSocket, cseq: u32, contact: Option<&str>) -> String {
+    let local = sock.local_addr().expect("addr");
+    let send = |cseq: u32, auth: &str| loop {
+        let contact = contact
+            .map(|c| format!("Contact: <{c}>\r\n"))
+            .unwrap_or_default();
+        let msg = format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.99:5999;branch=z9hG4bK-k{cseq}\r\n\
+             From: <sip:user0@127.0.0.1>;tag=k\r\nTo: <sip:user0@127.0.0.1>\r\nCall-ID: keepalive\r\n\
+             CSeq: {cseq} REGISTER\r\n{contact}{auth}Content-Length: 0\r\n\r\n"
+        );
+        sock.send_to(msg.as_bytes(), server.sip).expect("send");
+        let mut buf = [0u8; 8192];
+        let (n, _) = sock.recv_from(&mut buf).expect("answer");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // A keepalive may arrive in between: skip it here.
+        if text.starts_with("SIP/2.0") {
+            return text;
+        }
+        let _ = local;
+    };
+    let first = send(cseq, "");
+    let header = common::header_lines(first.as_bytes(), "WWW-Authenticate").remove(0);
+    let ch = Challenge::parse(&header).expect("challenge");
+    let key = ha1(Algorithm::Md5, "user0", &ch.realm, "pw0");
+    let creds = Credentials::answer(&ch, "user0", &key, "REGISTER", "sip:127.0.0.1", "c", 1)
+        .expect("credentials");
+    send(cseq + 1, &format!("Authorization: {creds}\r\n"))
+}
+
+/// Waits for an OPTIONS on `sock`; answers it with 200 when `answer`.
+fn next_options(sock: &UdpSocket, answer: bool, within: Duration) -> Option<String> {
+    let end = Instant::now() + within;
+    let mut buf = [0u8; 8192];
+    while Instant::now() < end {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("OPTIONS ") {
+            continue;
+        }
+        if answer {
+            let head: Vec<&str> = text
+                .split("\r\n")
+                .filter(|l| {
+                    ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                        .iter()
+                        .any(|h| l.starts_with(h))
+                })
+                .collect();
+            let resp = format!(
+                "SIP/2.0 200 OK\r\n{}\r\nContent-Length: 0\r\n\r\n",
+                head.join("\r\n")
+            );
+            sock.send_to(resp.as_bytes(), from).expect("answer");
+        }
+        return Some(text);
+    }
+    None
+}
+
+#[test]
+fn keepalives_reach_the_nat_address_and_silence_ends_the_binding() {
+    let config = common::config_with_users(
+        "127.0.0.1",
+        1,
+        "[registrar]\nkeepalive_secs = 1\nkeepalive_failures = 2\n",
+    );
+    let server = common::Server::start_with_config(&config, &[]);
+    let phone = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    phone
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let unreachable_contact = "sip:user0@127.0.0.99:5999";
+    let ok = register(&server, &phone, 1, Some(unreachable_contact));
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+
+    // Keepalives arrive at the socket the REGISTER came from, for the registered contact.
+    for _ in 0..3 {
+        let ping = next_options(&phone, true, Duration::from_secs(5)).expect("a keepalive");
+        assert!(
+            ping.starts_with(&format!("OPTIONS {unreachable_contact} SIP/2.0\r\n")),
+            "{ping}"
+        );
+    }
+    let still = register(&server, &phone, 10, None);
+    assert_eq!(
+        common::header_lines(still.as_bytes(), "Contact").len(),
+        1,
+        "{still}"
+    );
+
+    // Silence: after two unanswered keepalives the binding goes.
+    let mut gone = false;
+    for _ in 0..20 {
+        let _ = next_options(&phone, false, Duration::from_millis(500));
+        let now = register(&server, &phone, 20, None);
+        if common::header_lines(now.as_bytes(), "Contact").is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the silent contact was never dropped");
+}
