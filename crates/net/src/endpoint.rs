@@ -255,10 +255,10 @@ impl Endpoint {
                         (None, sip::Method::Register) => Some(self.register(&request, source)),
                         (None, _) => self.apps.answers.handle_request(&request),
                     };
-                    if let Some(resp) = answer {
-                        if let Err(e) = self.transactions.respond(Instant::now(), &key, resp) {
-                            tracing::debug!(error = %e, "answer not sent");
-                        }
+                    if let Some(resp) = answer
+                        && let Err(e) = self.transactions.respond(Instant::now(), &key, resp)
+                    {
+                        tracing::debug!(error = %e, "answer not sent");
                     }
                 }
                 // Over the transaction limit: refuse without keeping state.

@@ -294,7 +294,7 @@ fn each_transaction_ends_once_and_the_tu_sees_each_request_once() {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .expect("call number");
-                n % 2 == 0
+                n.is_multiple_of(2)
             })
             .count();
         assert_eq!(
