@@ -198,7 +198,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
         let (store, state) = state::open(&c, unix_now()).await?;
         let metrics = std::sync::Arc::new(pbx::Metrics::default());
         let identity = pbx::Identity {
-            hosts: hosts.clone(),
+            hosts,
             server: c.sip.server_header.clone(),
             allow: vec![sip::Method::Options, sip::Method::Register],
         };
@@ -208,7 +208,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
             rand::rngs::StdRng::from_os_rng(),
         );
         if let Some(d) = &c.default_domain {
-            registrar = registrar.with_default_domain(hosts, d);
+            registrar = registrar.with_default_domain(d);
         }
         let guard = std::sync::Arc::new(std::sync::Mutex::new(pbx::Guard::new(
             c.guard.config()?,

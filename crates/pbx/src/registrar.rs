@@ -131,8 +131,8 @@ pub struct Registrar {
     state: Arc<State>,
     nonces: Nonces,
     rng: StdRng,
-    /// The PBX's own addresses, and the domain requests addressed to them belong to.
-    default_domain: Option<(Vec<sip::Host>, String)>,
+    /// The domain of REGISTERs addressed to an IP address rather than a domain.
+    default_domain: Option<String>,
 }
 
 fn to_sip_alg(a: DigestAlgorithm) -> Algorithm {
@@ -155,12 +155,39 @@ impl Registrar {
         }
     }
 
-    /// Maps REGISTERs whose To host is one of `own` (the PBX's own addresses) to `domain`
-    /// (DESIGN.md section 15: requests addressed to the PBX's own IP use that IP as the
-    /// domain unless `default_domain` is configured).
-    pub fn with_default_domain(mut self, own: Vec<sip::Host>, domain: &str) -> Self {
-        self.default_domain = Some((own, domain.to_ascii_lowercase()));
+    /// Maps REGISTERs addressed to an IP address to `domain` (DESIGN.md section 15: requests
+    /// addressed to the PBX's own IP use that IP as the domain unless `default_domain` is
+    /// configured). A REGISTER reaches the registrar only when it is sent to the PBX, so an IP
+    /// in its To is one of the PBX's addresses, whichever interface or NAT it came through;
+    /// an IP that is itself a configured domain keeps its own meaning.
+    pub fn with_default_domain(mut self, domain: &str) -> Self {
+        self.default_domain = Some(domain.to_ascii_lowercase());
         self
+    }
+
+    /// The domain (account) a To host names: lowercase, port dropped, brackets of an IPv6
+    /// literal removed.
+    fn domain_of(&self, host: &sip::Host) -> String {
+        let name = host.to_string().to_ascii_lowercase();
+        let name = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        match (&self.default_domain, host.ip()) {
+            (Some(default), Some(_)) => {
+                let dir = self
+                    .state
+                    .directory
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner());
+                if dir.domain(&name).is_some() {
+                    name
+                } else {
+                    default.clone()
+                }
+            }
+            _ => name,
+        }
     }
 
     /// The shared state.
@@ -192,11 +219,7 @@ impl Registrar {
         let Some(user) = to.user.as_deref().map(sip::unescape) else {
             return refuse(StatusCode::BAD_REQUEST);
         };
-        let domain = to.host.to_string().to_ascii_lowercase();
-        let domain = domain
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let domain = self.domain_of(&to.host);
 
         let (algorithms, ha1s) = {
             let dir = self

@@ -392,3 +392,21 @@ fn keepalives_count_and_drop_silent_contacts() {
     );
     assert!(r.state().location.read().expect("lock").is_empty());
 }
+
+#[test]
+fn an_ip_in_to_maps_to_the_default_domain() {
+    let r = registrar(vec![DigestAlgorithm::Md5]).with_default_domain("pbx.test");
+    let mut r = r;
+    let raw = String::from_utf8(register("1000", 1, "").to_bytes())
+        .expect("utf8")
+        .replace("<sip:1000@pbx.test>", "<sip:1000@192.0.2.10:5060>");
+    let Ok(Message::Request(req)) = Message::parse(raw.as_bytes()) else {
+        panic!("parse")
+    };
+    let first = r.handle_register(NOW, &req, flow());
+    assert_eq!(challenges(&first.response)[0].realm, "pbx.test");
+    // Without a default domain the IP is the domain.
+    let mut plain = registrar(vec![DigestAlgorithm::Md5]);
+    let first = plain.handle_register(NOW, &req, flow());
+    assert_eq!(challenges(&first.response)[0].realm, "192.0.2.10");
+}
