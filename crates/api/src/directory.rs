@@ -104,8 +104,13 @@ fn secret(user: &str, realm: &str, password: &str) -> Result<Secret, ApiError> {
 
 fn check_control(control: &str) -> Result<(), ApiError> {
     let url = reqwest::Url::parse(control).map_err(|_| ApiError::BadControl)?;
-    let ok = matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
-    if ok { Ok(()) } else { Err(ApiError::BadControl) }
+    let ok =
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadControl)
+    }
 }
 
 /// The algorithms in the order given, duplicates dropped.
@@ -125,7 +130,10 @@ fn parse_digest(tokens: &[String]) -> Result<Vec<DigestAlgorithm>, ApiError> {
 }
 
 /// Validates a whole `PUT /dir/{domain}` before anything is written.
-fn domain_from_body(name: String, body: PutDomain) -> Result<(Domain, Option<Vec<User>>), ApiError> {
+fn domain_from_body(
+    name: String,
+    body: PutDomain,
+) -> Result<(Domain, Option<Vec<User>>), ApiError> {
     if let Some(control) = &body.control {
         check_control(control)?;
     }
@@ -168,7 +176,11 @@ fn domain_from_body(name: String, body: PutDomain) -> Result<(Domain, Option<Vec
 /// Drops the in-memory bindings of the users of `domain` that `keep` refuses. The store drops
 /// its own rows of them in the same transaction as the directory change.
 fn drop_bindings<S: Store>(api: &Api<S>, domain: &str, keep: impl Fn(&str) -> bool) {
-    let mut location = api.state.location.write().unwrap_or_else(|e| e.into_inner());
+    let mut location = api
+        .state
+        .location
+        .write()
+        .unwrap_or_else(|e| e.into_inner());
     let gone: Vec<String> = location
         .users_of(domain)
         .filter(|(user, _)| !keep(user))
@@ -197,7 +209,11 @@ pub(crate) async fn put_domain<S: Store>(
         .map(|list| list.iter().map(|u| u.name.clone()).collect());
     let name = domain.name.clone();
     let view = {
-        let mut directory = api.state.directory.write().unwrap_or_else(|e| e.into_inner());
+        let mut directory = api
+            .state
+            .directory
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         directory.put_domain(domain, users);
         directory.domain(&name).map(DomainView::of)
     };
@@ -206,7 +222,11 @@ pub(crate) async fn put_domain<S: Store>(
     }
     tracing::info!(domain = %name, created, "domain put");
     let view = view.ok_or(ApiError::NoSuchDomain(name))?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)))
 }
 
@@ -217,7 +237,11 @@ pub(crate) async fn get_domain<S: Store>(
 ) -> Result<Json<DomainView>, ApiError> {
     let Path(raw) = path?;
     let name = check_domain_name(&raw)?;
-    let directory = api.state.directory.read().unwrap_or_else(|e| e.into_inner());
+    let directory = api
+        .state
+        .directory
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
     directory
         .domain(&name)
         .map(|entry| Json(DomainView::of(entry)))
@@ -273,7 +297,11 @@ pub(crate) async fn put_user<S: Store>(
         .unwrap_or_else(|e| e.into_inner())
         .put_user(&domain, user);
     tracing::info!(domain = %answer.domain, user = %answer.username, created, "user put");
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(answer)))
 }
 

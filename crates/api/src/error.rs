@@ -104,14 +104,19 @@ impl IntoResponse for ApiError {
             Self::Store(e) => tracing::error!(error = %e, "store write failed"),
             // The caller's input: debug only (STYLE.md section 2), and never the serde text,
             // which may quote a value that was meant to be a secret.
-            _ => tracing::debug!(status = status.as_u16(), kind = self.kind(), "request refused"),
+            _ => tracing::debug!(
+                status = status.as_u16(),
+                kind = self.kind(),
+                "request refused"
+            ),
         }
         let body = Json(serde_json::json!({ "error": self.to_string() }));
         let mut response = (status, body).into_response();
         if matches!(self, Self::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }

@@ -109,6 +109,15 @@ pub fn token_required(listen: SocketAddr) -> bool {
     !listen.ip().is_loopback()
 }
 
+/// Installs rustls's `ring` provider as the process default, unless a default is installed
+/// already (DESIGN.md section 14: `ring` only; two providers linked would panic at run time).
+/// reqwest built with `rustls-no-provider` panics when it builds a client without one, so call
+/// this before building any HTTP client; [`spawn_webhooks`] calls it itself. Idempotent.
+pub fn install_crypto_provider() {
+    // An error only says that a provider is installed already, which is what we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The API's routes: every endpoint of the module documentation, with the token check, the
 /// body limit and JSON errors for unknown paths and methods.
 pub fn router<S: Store>(api: Api<S>) -> Router {
@@ -166,7 +175,9 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn metrics<S: Store>(axum::extract::State(api): axum::extract::State<Api<S>>) -> impl IntoResponse {
+async fn metrics<S: Store>(
+    axum::extract::State(api): axum::extract::State<Api<S>>,
+) -> impl IntoResponse {
     let registrations = api
         .state
         .location
@@ -174,7 +185,10 @@ async fn metrics<S: Store>(axum::extract::State(api): axum::extract::State<Api<S
         .unwrap_or_else(|e| e.into_inner())
         .len();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         api.metrics.render(registrations),
     )
 }

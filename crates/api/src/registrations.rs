@@ -147,12 +147,21 @@ fn view<S: Store>(
 ) -> Result<DomainRegistrations, ApiError> {
     // The two locks are taken one after the other, never nested, like the registrar does.
     let mut names: BTreeSet<String> = {
-        let directory = api.state.directory.read().unwrap_or_else(|e| e.into_inner());
+        let directory = api
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let entry = directory
             .domain(domain)
             .ok_or_else(|| ApiError::NoSuchDomain(domain.to_owned()))?;
         match only {
-            Some(user) => entry.users.get(user).map(|u| u.name.clone()).into_iter().collect(),
+            Some(user) => entry
+                .users
+                .get(user)
+                .map(|u| u.name.clone())
+                .into_iter()
+                .collect(),
             None => entry.users.keys().cloned().collect(),
         }
     };

@@ -79,8 +79,7 @@ pub fn spawn_webhooks(
     events: mpsc::Receiver<RegEvent>,
     config: WebhookConfig,
 ) -> Result<JoinHandle<()>, WebhookError> {
-    // An error only says that a provider is installed already, which is what we need.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_crypto_provider();
     let client = reqwest::Client::builder()
         .connect_timeout(config.timeout)
         .timeout(config.timeout)
@@ -177,7 +176,12 @@ impl Dispatcher {
                 host,
                 port,
                 agent,
-            } => (domain, user, Method::PUT, Some(Registered { host, port, agent })),
+            } => (
+                domain,
+                user,
+                Method::PUT,
+                Some(Registered { host, port, agent }),
+            ),
             RegEvent::Unregistered { domain, user } => (domain, user, Method::DELETE, None),
         };
         let control = self

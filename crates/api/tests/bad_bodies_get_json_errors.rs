@@ -19,8 +19,14 @@ async fn every_bad_request_gets_a_json_error() {
         ("/dir/example.com", r#"{"control": "http://a"} trailing"#),
         // Wrong types.
         ("/dir/example.com", r#"{"control": 9001}"#),
-        ("/dir/example.com", r#"{"users": {"username": "1", "secret": "s"}}"#),
-        ("/dir/example.com", r#"{"users": [{"username": 1000, "secret": "s"}]}"#),
+        (
+            "/dir/example.com",
+            r#"{"users": {"username": "1", "secret": "s"}}"#,
+        ),
+        (
+            "/dir/example.com",
+            r#"{"users": [{"username": 1000, "secret": "s"}]}"#,
+        ),
         ("/dir/example.com", r#"{"digest": "MD5"}"#),
         // Arrays where objects belong (serde's derive would take them as field lists).
         ("/dir/example.com", r#"[]"#),
@@ -32,16 +38,30 @@ async fn every_bad_request_gets_a_json_error() {
         ("/dir/example.com/1000", r#""secret""#),
         // Unknown fields.
         ("/dir/example.com", r#"{"controll": "http://a"}"#),
-        ("/dir/example.com", r#"{"users": [{"username": "1", "secret": "s", "name": "x"}]}"#),
-        ("/dir/example.com", r#"{"admin": {"secret": "s", "user": "root"}}"#),
-        ("/dir/example.com/1000", r#"{"secret": "s", "password": "p"}"#),
+        (
+            "/dir/example.com",
+            r#"{"users": [{"username": "1", "secret": "s", "name": "x"}]}"#,
+        ),
+        (
+            "/dir/example.com",
+            r#"{"admin": {"secret": "s", "user": "root"}}"#,
+        ),
+        (
+            "/dir/example.com/1000",
+            r#"{"secret": "s", "password": "p"}"#,
+        ),
         // Missing fields.
         ("/dir/example.com/1000", r#"{}"#),
         ("/dir/example.com", r#"{"users": [{"username": "1"}]}"#),
     ];
     for (path, body) in bad_json {
         let a = h.call(Method::PUT, path, Some(body)).await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path} {body:?}: {}", a.text());
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{path} {body:?}: {}",
+            a.text()
+        );
         a.assert_error(StatusCode::BAD_REQUEST);
     }
     // Nothing was created along the way.
@@ -57,7 +77,9 @@ async fn every_bad_request_gets_a_json_error() {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(axum::body::Body::from(r#"{"users": []}"#))
         .unwrap();
-    let response = tower::ServiceExt::oneshot(h.router.clone(), request).await.unwrap();
+    let response = tower::ServiceExt::oneshot(h.router.clone(), request)
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
 
     // Over the limit: 413, JSON.

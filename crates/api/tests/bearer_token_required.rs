@@ -29,9 +29,13 @@ async fn token_guards_everything_but_healthz() {
     for (method, path) in &paths {
         let a = h.call_bytes(method.clone(), path, None, None).await;
         a.assert_error(StatusCode::UNAUTHORIZED);
-        let a = h.call_bytes(method.clone(), path, None, Some("wrong")).await;
+        let a = h
+            .call_bytes(method.clone(), path, None, Some("wrong"))
+            .await;
         a.assert_error(StatusCode::UNAUTHORIZED);
-        let a = h.call_bytes(method.clone(), path, None, Some(&format!("{TOKEN}x"))).await;
+        let a = h
+            .call_bytes(method.clone(), path, None, Some(&format!("{TOKEN}x")))
+            .await;
         a.assert_error(StatusCode::UNAUTHORIZED);
     }
     // Bodies are refused before they are looked at.
@@ -45,7 +49,12 @@ async fn token_guards_everything_but_healthz() {
 
     // With the token.
     let a = h
-        .call_bytes(Method::PUT, "/dir/example.com", Some(b"{}".to_vec()), Some(TOKEN))
+        .call_bytes(
+            Method::PUT,
+            "/dir/example.com",
+            Some(b"{}".to_vec()),
+            Some(TOKEN),
+        )
         .await;
     assert_eq!(a.status, StatusCode::CREATED);
     for (path, status) in [
@@ -86,10 +95,16 @@ async fn token_guards_everything_but_healthz() {
 #[tokio::test]
 async fn no_token_means_open() {
     let h = common::harness_with_token(None).await;
-    assert_eq!(h.call(Method::GET, "/reg", None).await.status, StatusCode::OK);
+    assert_eq!(
+        h.call(Method::GET, "/reg", None).await.status,
+        StatusCode::OK
+    );
     // An empty token is no token.
     let h = common::harness_with_token(Some("")).await;
-    assert_eq!(h.call(Method::GET, "/reg", None).await.status, StatusCode::OK);
+    assert_eq!(
+        h.call(Method::GET, "/reg", None).await.status,
+        StatusCode::OK
+    );
 }
 
 #[test]

@@ -15,7 +15,9 @@ async fn domain_and_user_lifecycle() {
     let seed = r#"{ "control": "http://127.0.0.1:9001", "users": [ { "username": "1003", "secret": "1123654789"}]}"#;
 
     // The seed's own example: 201 on create.
-    let a = h.call(Method::PUT, "/dir/bling.babblevoice.com", Some(seed)).await;
+    let a = h
+        .call(Method::PUT, "/dir/bling.babblevoice.com", Some(seed))
+        .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
     assert_eq!(
         a.json(),
@@ -27,17 +29,25 @@ async fn domain_and_user_lifecycle() {
         })
     );
     // The same again replaces: 200.
-    let a = h.call(Method::PUT, "/dir/bling.babblevoice.com", Some(seed)).await;
+    let a = h
+        .call(Method::PUT, "/dir/bling.babblevoice.com", Some(seed))
+        .await;
     assert_eq!(a.status, StatusCode::OK);
 
     // Names are case-insensitive for domains.
-    let a = h.call(Method::GET, "/dir/BLING.babblevoice.com", None).await;
+    let a = h
+        .call(Method::GET, "/dir/BLING.babblevoice.com", None)
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json()["users"], json!([{"username": "1003"}]));
 
     // Replacing without a user list keeps the users; with digest and no control.
     let a = h
-        .call(Method::PUT, "/dir/bling.babblevoice.com", Some(r#"{"digest": ["SHA-256", "MD5"]}"#))
+        .call(
+            Method::PUT,
+            "/dir/bling.babblevoice.com",
+            Some(r#"{"digest": ["SHA-256", "MD5"]}"#),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
@@ -52,23 +62,42 @@ async fn domain_and_user_lifecycle() {
 
     // One user: 201, then 200 (PUT and PATCH are the same).
     let a = h
-        .call(Method::PUT, "/dir/bling.babblevoice.com/1004", Some(r#"{"secret": "s1"}"#))
+        .call(
+            Method::PUT,
+            "/dir/bling.babblevoice.com/1004",
+            Some(r#"{"secret": "s1"}"#),
+        )
         .await;
     assert_eq!(a.status, StatusCode::CREATED);
-    assert_eq!(a.json(), json!({"domain": "bling.babblevoice.com", "username": "1004"}));
+    assert_eq!(
+        a.json(),
+        json!({"domain": "bling.babblevoice.com", "username": "1004"})
+    );
     let a = h
-        .call(Method::PATCH, "/dir/bling.babblevoice.com/1004", Some(r#"{"secret": "s2"}"#))
+        .call(
+            Method::PATCH,
+            "/dir/bling.babblevoice.com/1004",
+            Some(r#"{"secret": "s2"}"#),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK);
     let a = h
-        .call(Method::PATCH, "/dir/bling.babblevoice.com/1005", Some(r#"{"secret": "s3"}"#))
+        .call(
+            Method::PATCH,
+            "/dir/bling.babblevoice.com/1005",
+            Some(r#"{"secret": "s3"}"#),
+        )
         .await;
     assert_eq!(a.status, StatusCode::CREATED);
 
     // A user of a domain that does not exist: 404.
-    h.call(Method::PUT, "/dir/nowhere.test/1000", Some(r#"{"secret": "x"}"#))
-        .await
-        .assert_error(StatusCode::NOT_FOUND);
+    h.call(
+        Method::PUT,
+        "/dir/nowhere.test/1000",
+        Some(r#"{"secret": "x"}"#),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND);
     h.call(Method::GET, "/dir/nowhere.test", None)
         .await
         .assert_error(StatusCode::NOT_FOUND);
@@ -88,7 +117,9 @@ async fn domain_and_user_lifecycle() {
     );
 
     // Deletes: 204, then 404.
-    let a = h.call(Method::DELETE, "/dir/bling.babblevoice.com/2000", None).await;
+    let a = h
+        .call(Method::DELETE, "/dir/bling.babblevoice.com/2000", None)
+        .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     h.call(Method::DELETE, "/dir/bling.babblevoice.com/2000", None)
         .await
@@ -117,7 +148,9 @@ async fn domain_and_user_lifecycle() {
         assert!(directory.user("bling.babblevoice.com", "1003").is_none());
     }
 
-    let a = h.call(Method::DELETE, "/dir/bling.babblevoice.com", None).await;
+    let a = h
+        .call(Method::DELETE, "/dir/bling.babblevoice.com", None)
+        .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     h.call(Method::DELETE, "/dir/bling.babblevoice.com", None)
         .await
@@ -126,14 +159,25 @@ async fn domain_and_user_lifecycle() {
         .await
         .assert_error(StatusCode::NOT_FOUND);
     assert!(h.store.load().await.unwrap().domains.is_empty());
-    assert!(h.state.directory.read().unwrap().domain("bling.babblevoice.com").is_none());
+    assert!(
+        h.state
+            .directory
+            .read()
+            .unwrap()
+            .domain("bling.babblevoice.com")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn admin_secret_is_kept_as_ha1_of_user_admin() {
     let h = common::harness().await;
     let a = h
-        .call(Method::PUT, "/dir/example.com", Some(r#"{"admin": {"secret": "root-pw"}}"#))
+        .call(
+            Method::PUT,
+            "/dir/example.com",
+            Some(r#"{"admin": {"secret": "root-pw"}}"#),
+        )
         .await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert!(!a.text().contains("root-pw"));

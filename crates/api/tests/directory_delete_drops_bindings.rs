@@ -28,7 +28,15 @@ async fn removed_users_lose_their_bindings() {
             h.bind(
                 domain,
                 user,
-                vec![common::binding(domain, user, &contact, "127.0.0.1:5060", "x", now, now + 60)],
+                vec![common::binding(
+                    domain,
+                    user,
+                    &contact,
+                    "127.0.0.1:5060",
+                    "x",
+                    now,
+                    now + 60,
+                )],
             );
         }
     }
@@ -37,12 +45,23 @@ async fn removed_users_lose_their_bindings() {
     // One user.
     let a = h.call(Method::DELETE, "/dir/a.test/1", None).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
-    assert!(h.state.location.read().unwrap().bindings("a.test", "1").is_empty());
+    assert!(
+        h.state
+            .location
+            .read()
+            .unwrap()
+            .bindings("a.test", "1")
+            .is_empty()
+    );
     assert_eq!(h.state.location.read().unwrap().len(), 7);
 
     // A new user list: users 2 and 3 go, 4 stays.
     let a = h
-        .call(Method::PUT, "/dir/a.test", Some(r#"{"users": [{"username": "4", "secret": "d"}]}"#))
+        .call(
+            Method::PUT,
+            "/dir/a.test",
+            Some(r#"{"users": [{"username": "4", "secret": "d"}]}"#),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK);
     {
@@ -65,5 +84,8 @@ async fn removed_users_lose_their_bindings() {
         assert_eq!(location.users_of("b.test").count(), 0);
         assert_eq!(location.len(), 1);
     }
-    assert_eq!(h.call(Method::GET, "/reg", None).await.json(), json!({"count": 1}));
+    assert_eq!(
+        h.call(Method::GET, "/reg", None).await.json(),
+        json!({"count": 1})
+    );
 }

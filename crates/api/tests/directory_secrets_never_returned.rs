@@ -20,7 +20,11 @@ async fn no_answer_shows_a_secret_or_its_ha1() {
         USER2_SECRET.to_owned(),
         ADMIN_SECRET.to_owned(),
     ];
-    for (user, secret) in [("1000", USER_SECRET), ("1001", USER2_SECRET), ("admin", ADMIN_SECRET)] {
+    for (user, secret) in [
+        ("1000", USER_SECRET),
+        ("1001", USER2_SECRET),
+        ("admin", ADMIN_SECRET),
+    ] {
         let (md5, sha256) = common::ha1s(user, DOMAIN, secret);
         forbidden.push(md5);
         forbidden.push(sha256);
@@ -31,8 +35,10 @@ async fn no_answer_shows_a_secret_or_its_ha1() {
             "admin": {{"secret": "{ADMIN_SECRET}"}}}}"#
     );
     let mut answers = vec![
-        h.call(Method::PUT, &format!("/dir/{DOMAIN}"), Some(&body)).await,
-        h.call(Method::PUT, &format!("/dir/{DOMAIN}"), Some(&body)).await,
+        h.call(Method::PUT, &format!("/dir/{DOMAIN}"), Some(&body))
+            .await,
+        h.call(Method::PUT, &format!("/dir/{DOMAIN}"), Some(&body))
+            .await,
         h.call(
             Method::PUT,
             &format!("/dir/{DOMAIN}/1001"),
@@ -47,7 +53,8 @@ async fn no_answer_shows_a_secret_or_its_ha1() {
         .await,
         h.call(Method::GET, &format!("/dir/{DOMAIN}"), None).await,
         h.call(Method::GET, &format!("/reg/{DOMAIN}"), None).await,
-        h.call(Method::GET, &format!("/reg/{DOMAIN}/1000"), None).await,
+        h.call(Method::GET, &format!("/reg/{DOMAIN}/1000"), None)
+            .await,
         h.call(Method::GET, "/metrics", None).await,
     ];
     assert_eq!(answers[0].status, StatusCode::CREATED);
@@ -88,7 +95,11 @@ async fn no_answer_shows_a_secret_or_its_ha1() {
     for a in &answers {
         let text = a.text();
         for f in &forbidden {
-            assert!(!text.contains(f.as_str()), "answer {} shows {f}: {text}", a.status);
+            assert!(
+                !text.contains(f.as_str()),
+                "answer {} shows {f}: {text}",
+                a.status
+            );
         }
     }
 }

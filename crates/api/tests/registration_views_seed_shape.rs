@@ -16,7 +16,9 @@ async fn setup() -> common::Harness {
     let body = r#"{"users": [{"username": "1000", "secret": "a"}, {"username": "1001", "secret": "b"},
                              {"username": "1003", "secret": "c"}]}"#;
     assert_eq!(
-        h.call(Method::PUT, &format!("/dir/{DOMAIN}"), Some(body)).await.status,
+        h.call(Method::PUT, &format!("/dir/{DOMAIN}"), Some(body))
+            .await
+            .status,
         StatusCode::CREATED
     );
     h
@@ -96,31 +98,69 @@ async fn user_view_and_counts() {
     h.bind(
         DOMAIN,
         "1003",
-        vec![common::binding(DOMAIN, "1003", "sip:1003@10.0.0.1", "127.0.0.1:5070", "Z", now, now + 60)],
+        vec![common::binding(
+            DOMAIN,
+            "1003",
+            "sip:1003@10.0.0.1",
+            "127.0.0.1:5070",
+            "Z",
+            now,
+            now + 60,
+        )],
     );
     h.bind(
         DOMAIN,
         "1000",
         vec![
-            common::binding(DOMAIN, "1000", "sip:1000@10.0.0.2", "127.0.0.1:5071", "A", now, now + 60),
-            common::binding(DOMAIN, "1000", "sip:1000@10.0.0.3", "127.0.0.1:5072", "B", now, now + 60),
+            common::binding(
+                DOMAIN,
+                "1000",
+                "sip:1000@10.0.0.2",
+                "127.0.0.1:5071",
+                "A",
+                now,
+                now + 60,
+            ),
+            common::binding(
+                DOMAIN,
+                "1000",
+                "sip:1000@10.0.0.3",
+                "127.0.0.1:5072",
+                "B",
+                now,
+                now + 60,
+            ),
         ],
     );
     // Another domain's registrations count in /reg too.
     assert_eq!(
-        h.call(Method::PUT, "/dir/other.test", Some(r#"{"users": [{"username": "1", "secret": "x"}]}"#))
-            .await
-            .status,
+        h.call(
+            Method::PUT,
+            "/dir/other.test",
+            Some(r#"{"users": [{"username": "1", "secret": "x"}]}"#)
+        )
+        .await
+        .status,
         StatusCode::CREATED
     );
     h.bind(
         "other.test",
         "1",
-        vec![common::binding("other.test", "1", "sip:1@10.0.0.4", "127.0.0.1:5073", "C", now, now + 60)],
+        vec![common::binding(
+            "other.test",
+            "1",
+            "sip:1@10.0.0.4",
+            "127.0.0.1:5073",
+            "C",
+            now,
+            now + 60,
+        )],
     );
 
     // The seed's single-user filter: the same shape, only that user in `users`.
-    let a = h.call(Method::GET, &format!("/reg/{DOMAIN}/1003"), None).await;
+    let a = h
+        .call(Method::GET, &format!("/reg/{DOMAIN}/1003"), None)
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     let body = a.json();
     assert_eq!(body["domain"], DOMAIN);
@@ -132,13 +172,22 @@ async fn user_view_and_counts() {
         body["users"]["1003"]["remote"],
         json!({"host": "127.0.0.1", "port": 5070, "agent": "Z"})
     );
-    assert_eq!(body["users"]["1003"]["contacts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["users"]["1003"]["contacts"].as_array().unwrap().len(),
+        1
+    );
 
     // Equal registration times: the later binding is the newest.
-    let body = h.call(Method::GET, &format!("/reg/{DOMAIN}/1000"), None).await.json();
+    let body = h
+        .call(Method::GET, &format!("/reg/{DOMAIN}/1000"), None)
+        .await
+        .json();
     assert_eq!(body["users"]["1000"]["remote"]["agent"], "B");
 
-    let body = h.call(Method::GET, &format!("/reg/{DOMAIN}/1001"), None).await.json();
+    let body = h
+        .call(Method::GET, &format!("/reg/{DOMAIN}/1001"), None)
+        .await
+        .json();
     assert_eq!(
         body,
         json!({"domain": DOMAIN, "count": 1, "registered": 0, "users": {"1001": {"registered": false}}})
@@ -146,13 +195,21 @@ async fn user_view_and_counts() {
 
     // Domain names are case-insensitive here too.
     assert_eq!(
-        h.call(Method::GET, "/reg/BLING.babblevoice.com", None).await.json()["registered"],
+        h.call(Method::GET, "/reg/BLING.babblevoice.com", None)
+            .await
+            .json()["registered"],
         2
     );
 
     // /reg: users with at least one binding, over all domains (4 bindings, 3 users).
-    assert_eq!(h.call(Method::GET, "/reg", None).await.json(), json!({"count": 3}));
-    assert_eq!(h.call(Method::GET, "/reg/", None).await.json(), json!({"count": 3}));
+    assert_eq!(
+        h.call(Method::GET, "/reg", None).await.json(),
+        json!({"count": 3})
+    );
+    assert_eq!(
+        h.call(Method::GET, "/reg/", None).await.json(),
+        json!({"count": 3})
+    );
 
     // 404s: unknown domain, unknown user.
     h.call(Method::GET, "/reg/nowhere.test", None)

@@ -58,9 +58,8 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -70,7 +69,11 @@ impl Answer {
     /// Asserts a JSON error answer with this status.
     pub fn assert_error(&self, status: StatusCode) {
         assert_eq!(self.status, status, "body: {}", self.text());
-        assert!(self.content_type.starts_with("application/json"), "{}", self.content_type);
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "{}",
+            self.content_type
+        );
         let json = self.json();
         assert!(json["error"].is_string(), "{json}");
     }
@@ -94,7 +97,11 @@ impl Harness {
 
     /// Puts bindings straight into the location service, as the registrar would.
     pub fn bind(&self, domain: &str, user: &str, bindings: Vec<Binding>) {
-        self.state.location.write().unwrap().set(domain, user, bindings);
+        self.state
+            .location
+            .write()
+            .unwrap()
+            .set(domain, user, bindings);
     }
 }
 
@@ -177,4 +184,95 @@ pub fn ha1s(user: &str, realm: &str, password: &str) -> (String, String) {
         ha1(Algorithm::Md5, user, realm, password),
         ha1(Algorithm::Sha256, user, realm, password),
     )
+}
+
+/// One request a test control server received.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub method: String,
+    pub path: String,
+    pub body: Option<serde_json::Value>,
+    pub at: std::time::Instant,
+}
+
+/// A control server on 127.0.0.1:0 that records every request and answers 200, after `delay`
+/// for requests whose path ends with one of `slow` (to let later requests try to overtake).
+pub async fn control_server(
+    slow: Vec<String>,
+    delay: std::time::Duration,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Hook>) {
+    use axum::extract::Request;
+
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let slow = Arc::new(std::sync::Mutex::new(slow));
+    let app = Router::new().fallback(move |req: Request| {
+        let tx = tx.clone();
+        let slow = Arc::clone(&slow);
+        async move {
+            let method = req.method().to_string();
+            let path = req.uri().path().to_owned();
+            let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let body = (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap());
+            let at = std::time::Instant::now();
+            // Only the first request to a slow path is slow.
+            let is_slow = {
+                let mut slow = slow.lock().unwrap();
+                let hit = slow.iter().position(|s| path.ends_with(s.as_str()));
+                hit.map(|i| slow.remove(i)).is_some()
+            };
+            let _ = tx.send(Hook {
+                method,
+                path,
+                body,
+                at,
+            });
+            if is_slow {
+                tokio::time::sleep(delay).await;
+            }
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), rx)
+}
+
+/// Waits for the next hook, failing after `secs` seconds.
+pub async fn next_hook(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Hook>, secs: u64) -> Hook {
+    tokio::time::timeout(std::time::Duration::from_secs(secs), rx.recv())
+        .await
+        .expect("a webhook in time")
+        .expect("control server alive")
+}
+
+/// Waits until `cond` holds, failing after `secs` seconds.
+pub async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+pub fn registered(domain: &str, user: &str, port: u16) -> pbx::RegEvent {
+    pbx::RegEvent::Registered {
+        domain: domain.into(),
+        user: user.into(),
+        host: "127.0.0.1".into(),
+        port,
+        agent: format!("agent of {user}"),
+    }
+}
+
+pub fn unregistered(domain: &str, user: &str) -> pbx::RegEvent {
+    pbx::RegEvent::Unregistered {
+        domain: domain.into(),
+        user: user.into(),
+    }
 }
