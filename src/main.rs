@@ -219,12 +219,34 @@ fn serve(c: Config) -> anyhow::Result<()> {
         pipeline.push(pbx::GuardInterceptor(guard.clone()));
         pipeline.push(pbx::SipLog);
         // Registration events for webhooks; bounded, so a dead control server costs nothing.
-        let (events, mut events_rx) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(async move {
-            while let Some(event) = events_rx.recv().await {
-                tracing::info!(?event, "registration event");
-            }
-        });
+        let (events, events_rx) = tokio::sync::mpsc::channel(api::WEBHOOK_CHANNEL);
+        let webhooks = api::spawn_webhooks(
+            state.clone(),
+            metrics.clone(),
+            events_rx,
+            api::WebhookConfig::default(),
+        )
+        .context("cannot start webhooks")?;
+
+        // The HTTP API: the same state and store as SIP.
+        let token = std::env::var(api::TOKEN_ENV).ok().filter(|t| !t.is_empty());
+        if api::token_required(c.http.listen) && token.is_none() {
+            anyhow::bail!(
+                "the HTTP API would listen on {} beyond loopback without a token: set {}",
+                c.http.listen,
+                api::TOKEN_ENV
+            );
+        }
+        let http = tokio::net::TcpListener::bind(c.http.listen)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {}", c.http.listen))?;
+        listening("http", http.local_addr().context("http listener address")?);
+        let router = api::router(api::Api::new(
+            state.clone(),
+            store.clone(),
+            metrics.clone(),
+            token,
+        ));
         let apps = net::Apps {
             answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
             registrar,
@@ -236,11 +258,23 @@ fn serve(c: Config) -> anyhow::Result<()> {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let run = tokio::spawn(server.run(apps, stop_rx.clone()));
+        let mut http_stop = stop_rx.clone();
+        let http = tokio::spawn(api::serve(http, router, async move {
+            let _ = http_stop.changed().await;
+        }));
         let checkpoints = tokio::spawn(state::checkpoint_loop(store, state, stop_rx));
         signals.wait().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         run.await.context("sip server task failed")?;
+        // SIP has stopped and dropped its end of the event channel: the webhooks finish what
+        // they hold, briefly.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), webhooks).await;
+        match http.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "http server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "http server task failed"),
+            Ok(Ok(())) => {}
+        }
         // The last checkpoint runs after SIP has stopped, so no binding change is lost.
         checkpoints.await.context("checkpoint task failed")?;
         Ok(())

@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct Server {
     pub child: Child,
     pub sip: SocketAddr,
+    pub http: SocketAddr,
     pub data: tempfile::TempDir,
     stderr: mpsc::Receiver<String>,
 }
@@ -51,7 +52,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .args(["--sip", "127.0.0.1:0", "--data"])
+            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .args(extra)
             .env("RUST_LOG", "info")
@@ -73,8 +74,8 @@ impl Server {
                 let _ = etx.send(line);
             }
         });
-        let mut sip = None;
-        while sip.is_none() {
+        let (mut sip, mut http) = (None, None);
+        while sip.is_none() || http.is_none() {
             let line = rx
                 .recv_timeout(Duration::from_secs(20))
                 .unwrap_or_else(|_| {
@@ -84,10 +85,14 @@ impl Server {
             if let Some(addr) = line.strip_prefix("listening sip/udp ") {
                 sip = Some(addr.parse().expect("listening address"));
             }
+            if let Some(addr) = line.strip_prefix("listening http ") {
+                http = Some(addr.parse().expect("listening address"));
+            }
         }
         Self {
             child,
             sip: sip.expect("sip address"),
+            http: http.expect("http address"),
             data,
             stderr: erx,
         }
@@ -277,4 +282,113 @@ pub fn header_lines(msg: &[u8], name: &str) -> Vec<String> {
         .split("\r\n")
         .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
         .collect()
+}
+
+/// A free UDP port on 127.0.0.1 (bound, read, released: a peer binds it right after).
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// One HTTP request over a fresh connection; returns (status, body). For the API tests, which
+/// only need HTTP/1.1 with Content-Length.
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A control server for webhooks: records every request line and body it gets, answers 200.
+pub struct ControlServer {
+    pub addr: SocketAddr,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl ControlServer {
+    /// Listens on a free loopback port, in a thread that lives as long as the test.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || serve_one(stream, &seen));
+            }
+        });
+        Self { addr, requests }
+    }
+
+    /// The requests so far, as (request line, body).
+    pub fn seen(&self) -> Vec<(String, String)> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Waits up to `within` for a request whose line starts with `prefix`.
+    pub fn wait_for(&self, prefix: &str, within: Duration) -> Option<(String, String)> {
+        let end = std::time::Instant::now() + within;
+        while std::time::Instant::now() < end {
+            if let Some(r) = self.seen().into_iter().find(|(l, _)| l.starts_with(prefix)) {
+                return Some(r);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+fn serve_one(mut stream: std::net::TcpStream, seen: &std::sync::Mutex<Vec<(String, String)>>) {
+    use std::io::Write;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read the head, then Content-Length bytes of body.
+    loop {
+        let Ok(n) = stream.read(&mut chunk) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0usize);
+        if body.len() < len {
+            continue;
+        }
+        let line = head.lines().next().unwrap_or("").to_owned();
+        if let Ok(mut s) = seen.lock() {
+            s.push((line, body.to_owned()));
+        }
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
 }
