@@ -36,8 +36,14 @@ fn legit_register(server: std::net::SocketAddr, sock: &UdpSocket, n: u32) -> boo
         );
         sock.send_to(msg.as_bytes(), server).ok()?;
         let mut buf = [0u8; 8192];
-        let (len, _) = sock.recv_from(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+        // Skip the PBX's keepalive OPTIONS to this phone's binding: only the answer counts.
+        loop {
+            let (len, _) = sock.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            if text.starts_with("SIP/2.0 ") {
+                return Some(text);
+            }
+        }
     };
     let Some(first) = send(n * 2, "") else {
         return false;

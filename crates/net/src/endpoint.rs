@@ -217,6 +217,16 @@ impl Endpoint {
                     self.send(peer, resp.to_bytes().into(), false).await;
                     return;
                 }
+                // REGISTER is answered without transaction state too: challenges are the case
+                // RFC 3261 section 8.2.7 names for stateless answers, and the registrar tells
+                // a retransmitted REGISTER from a replay (same nonce, nc and request) and
+                // answers it again with the bindings it made. Thirty-two seconds of Timer J
+                // per registration would otherwise cost more than the registration itself.
+                if req.method == sip::Method::Register {
+                    let resp = self.register(&req, peer);
+                    self.send(peer, resp.to_bytes().into(), false).await;
+                    return;
+                }
                 self.transactions
                     .handle_request(Instant::now(), req, peer, peer.transport());
                 self.drain().await;
@@ -247,13 +257,12 @@ impl Endpoint {
                     key,
                     request,
                     cancels,
-                    source,
                     ..
                 } => {
-                    let answer = match (cancels, &request.method) {
-                        (Some(_), _) => Some(self.apps.answers.cancel_matched(&request)),
-                        (None, sip::Method::Register) => Some(self.register(&request, source)),
-                        (None, _) => self.apps.answers.handle_request(&request),
+                    // REGISTER never reaches the transaction layer (see on_bytes).
+                    let answer = match cancels {
+                        Some(_) => Some(self.apps.answers.cancel_matched(&request)),
+                        None => self.apps.answers.handle_request(&request),
                     };
                     if let Some(resp) = answer
                         && let Err(e) = self.transactions.respond(Instant::now(), &key, resp)

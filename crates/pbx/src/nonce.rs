@@ -19,6 +19,9 @@ pub enum NonceCheck {
     Replayed,
     /// Not one we issued.
     Forged,
+    /// The same nonce, `nc` and request as the last use: a retransmission of a request that
+    /// was already answered (UDP loss), to be answered again, identically.
+    Retransmission,
 }
 
 /// The nonces this PBX has handed out.
@@ -27,8 +30,8 @@ pub struct Nonces {
     key: u64,
     lifetime: u64,
     capacity: usize,
-    /// nonce -> highest nc seen (0: none yet).
-    live: HashMap<String, u32>,
+    /// nonce -> highest nc seen (0: none yet) and the identity of the request that used it.
+    live: HashMap<String, (u32, u64)>,
     /// (issued at, nonce), oldest first, for ageing out and for the capacity bound.
     order: VecDeque<(u64, String)>,
 }
@@ -59,14 +62,15 @@ impl Nonces {
         }
         let body = format!("{now:x}.{salt:016x}");
         let nonce = format!("{body}.{}", self.checksum(&body));
-        self.live.insert(nonce.clone(), 0);
+        self.live.insert(nonce.clone(), (0, 0));
         self.order.push_back((now, nonce.clone()));
         nonce
     }
 
     /// Checks a nonce and its `nc` (None for RFC 2069 clients that send no qop), recording
-    /// the nc when fresh.
-    pub fn check(&mut self, now: u64, nonce: &str, nc: Option<u32>) -> NonceCheck {
+    /// the nc when fresh. `request` identifies the request (a hash of its branch, Call-ID and
+    /// CSeq), so that a retransmission is told from a replay.
+    pub fn check(&mut self, now: u64, nonce: &str, nc: Option<u32>, request: u64) -> NonceCheck {
         self.expire(now);
         let Some((body, sum)) = nonce.rsplit_once('.') else {
             return NonceCheck::Forged;
@@ -74,14 +78,16 @@ impl Nonces {
         if !sip::digest::constant_time_eq(sum.as_bytes(), self.checksum(body).as_bytes()) {
             return NonceCheck::Forged;
         }
-        let Some(last) = self.live.get_mut(nonce) else {
+        let Some((last, last_request)) = self.live.get_mut(nonce) else {
             return NonceCheck::Stale;
         };
         match nc {
             Some(nc) if nc > *last => {
                 *last = nc;
+                *last_request = request;
                 NonceCheck::Fresh
             }
+            Some(nc) if nc == *last && *last_request == request => NonceCheck::Retransmission,
             Some(_) => NonceCheck::Replayed,
             // Without qop there is no nc to check; the nonce may be reused while it lives.
             None => NonceCheck::Fresh,
@@ -116,19 +122,21 @@ mod tests {
     fn lifecycle() {
         let mut n = Nonces::new(42, 30, 100);
         let a = n.issue(1000, 1);
-        assert_eq!(n.check(1000, &a, Some(1)), NonceCheck::Fresh);
-        assert_eq!(n.check(1001, &a, Some(1)), NonceCheck::Replayed);
-        assert_eq!(n.check(1001, &a, Some(2)), NonceCheck::Fresh);
-        assert_eq!(n.check(1040, &a, Some(3)), NonceCheck::Stale);
+        assert_eq!(n.check(1000, &a, Some(1), 101), NonceCheck::Fresh);
+        assert_eq!(n.check(1001, &a, Some(1), 999), NonceCheck::Replayed);
+        // The same request again (a UDP retransmission) is not a replay.
+        assert_eq!(n.check(1001, &a, Some(1), 101), NonceCheck::Retransmission);
+        assert_eq!(n.check(1001, &a, Some(2), 102), NonceCheck::Fresh);
+        assert_eq!(n.check(1040, &a, Some(3), 103), NonceCheck::Stale);
         let forged = a.replace('.', ":");
-        assert_eq!(n.check(1000, &forged, Some(1)), NonceCheck::Forged);
+        assert_eq!(n.check(1000, &forged, Some(1), 101), NonceCheck::Forged);
         let mut tampered = n.issue(1000, 2);
         tampered.replace_range(0..1, "f");
-        assert_eq!(n.check(1000, &tampered, Some(1)), NonceCheck::Forged);
+        assert_eq!(n.check(1000, &tampered, Some(1), 101), NonceCheck::Forged);
         // Another key does not accept our nonces.
         let mut other = Nonces::new(43, 30, 100);
         let b = n.issue(1000, 3);
-        assert_eq!(other.check(1000, &b, Some(1)), NonceCheck::Forged);
+        assert_eq!(other.check(1000, &b, Some(1), 101), NonceCheck::Forged);
     }
 
     #[test]
@@ -139,6 +147,6 @@ mod tests {
             n.issue(0, i);
         }
         assert_eq!(n.live.len(), 10);
-        assert_eq!(n.check(0, &first, Some(1)), NonceCheck::Stale);
+        assert_eq!(n.check(0, &first, Some(1), 101), NonceCheck::Stale);
     }
 }

@@ -300,8 +300,19 @@ impl Registrar {
         let valid = ha1s
             .as_ref()
             .is_some_and(|s| creds.verify(req.method.as_str(), s.ha1(alg)));
-        match self.nonces.check(now, &creds.nonce, creds.nc) {
-            NonceCheck::Fresh if valid => {}
+        let request_id = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            req.head.top_via().and_then(|v| v.branch()).hash(&mut h);
+            req.head.call_id.hash(&mut h);
+            req.head.cseq.seq.hash(&mut h);
+            h.finish()
+        };
+        match self.nonces.check(now, &creds.nonce, creds.nc, request_id) {
+            // A retransmission of an answered REGISTER is processed again: the bindings it
+            // made are already there (same Call-ID and CSeq, RFC 3261 section 10.3 step 7), so
+            // the answer lists the same bindings.
+            NonceCheck::Fresh | NonceCheck::Retransmission if valid => {}
             //= https://www.rfc-editor.org/rfc/rfc7616#section-3.3
             //# stale: A case-insensitive flag indicating that the previous request from the
             //# client was rejected because the nonce value was stale. If stale is true, the

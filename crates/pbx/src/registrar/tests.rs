@@ -410,3 +410,20 @@ fn an_ip_in_to_maps_to_the_default_domain() {
     let first = plain.handle_register(NOW, &req, flow());
     assert_eq!(challenges(&first.response)[0].realm, "192.0.2.10");
 }
+
+#[test]
+fn a_retransmitted_register_gets_the_same_answer_not_a_replay_challenge() {
+    let mut r = registrar(vec![DigestAlgorithm::Md5]);
+    let first = r.handle_register(NOW, &register("1000", 1, ""), flow());
+    let ch = challenges(&first.response).remove(0);
+    let req = register("1000", 2, &authorization(&ch, "1000", "pw1000", 1));
+    let ok = r.handle_register(NOW, &req, flow());
+    assert_eq!(ok.response.status.code(), 200);
+    assert_eq!(ok.events.len(), 1);
+    // The very same request again (UDP loss of our 200): 200 again, same bindings, no event.
+    let again = r.handle_register(NOW, &req, flow());
+    assert_eq!(again.response.status.code(), 200);
+    assert_eq!(again.auth, AuthResult::Succeeded);
+    assert_eq!(again.response.head.contact, ok.response.head.contact);
+    assert!(again.events.is_empty());
+}
