@@ -47,6 +47,10 @@ struct Entry {
     failures: u32,
     /// Challenges sent to requests without credentials, less requests with credentials.
     unanswered: u32,
+    /// Authentications that succeeded in the window. An address that authenticates is a phone
+    /// (or a NAT full of them): its unanswered challenges (a retransmitted REGISTER gets a
+    /// challenge of its own) are not held against it.
+    successes: u32,
     blocked_until: Option<Instant>,
     last_seen: Instant,
 }
@@ -101,14 +105,31 @@ impl Guard {
         if !self.config.enabled {
             return;
         }
-        match (result, had_credentials) {
-            (AuthResult::Failed, _) => self.fail(ip, now, |e| e.failures += 1),
-            (AuthResult::Challenged, false) => self.fail(ip, now, |e| e.unanswered += 1),
-            (_, true) => {
-                // An answer to a challenge (right or stale): one challenge fewer unanswered.
+        // Credentials answer a challenge, right or wrong: one challenge fewer unanswered.
+        if had_credentials && let Some(e) = self.entries.get_mut(&ip) {
+            e.unanswered = e.unanswered.saturating_sub(1);
+        }
+        match result {
+            AuthResult::Succeeded => {
                 if let Some(e) = self.entries.get_mut(&ip) {
-                    e.unanswered = e.unanswered.saturating_sub(1);
+                    e.successes = e.successes.saturating_add(1);
+                } else if self.entries.len() < self.config.max_tracked {
+                    self.entries.insert(
+                        ip,
+                        Entry {
+                            window_start: now,
+                            failures: 0,
+                            unanswered: 0,
+                            successes: 1,
+                            blocked_until: None,
+                            last_seen: now,
+                        },
+                    );
                 }
+            }
+            AuthResult::Failed => self.fail(ip, now, |e| e.failures += 1),
+            AuthResult::Challenged if !had_credentials => {
+                self.fail(ip, now, |e| e.unanswered += 1);
             }
             _ => {}
         }
@@ -135,6 +156,7 @@ impl Guard {
             window_start: now,
             failures: 0,
             unanswered: 0,
+            successes: 0,
             blocked_until: None,
             last_seen: now,
         });
@@ -145,10 +167,12 @@ impl Guard {
             e.window_start = now;
             e.failures = 0;
             e.unanswered = 0;
+            e.successes = 0;
         }
         e.last_seen = now;
         count(e);
-        if e.failures.saturating_add(e.unanswered) >= cfg.failures {
+        let unanswered = if e.successes == 0 { e.unanswered } else { 0 };
+        if e.failures.saturating_add(unanswered) >= cfg.failures {
             e.blocked_until = Some(now + cfg.ban);
             tracing::warn!(%ip, failures = e.failures, unanswered = e.unanswered,
                 ban_secs = cfg.ban.as_secs(), "source blocked");
@@ -267,11 +291,33 @@ mod tests {
             g.record_auth(ip, t0, AuthResult::Challenged, false);
             g.record_auth(ip, t0, AuthResult::Succeeded, true);
         }
-        assert!(!g.is_blocked(ip, t0));
-        // Unanswered challenges (an enumerator) do.
-        for _ in 0..10 {
+        // Retransmitted REGISTERs of an address that authenticates get challenges that are
+        // never answered: not counted.
+        for _ in 0..100 {
             g.record_auth(ip, t0, AuthResult::Challenged, false);
         }
+        assert!(!g.is_blocked(ip, t0));
+        // From an address that never authenticates (an enumerator) they are.
+        let other: IpAddr = "127.0.0.7".parse().expect("ip");
+        for _ in 0..10 {
+            g.record_auth(other, t0, AuthResult::Challenged, false);
+        }
+        assert!(g.is_blocked(other, t0));
+    }
+
+    #[test]
+    fn a_wrong_answer_counts_once_not_twice() {
+        let mut g = guard();
+        let ip: IpAddr = "127.0.0.5".parse().expect("ip");
+        let t0 = Instant::now();
+        // Challenge, then wrong credentials: one failure, the challenge was answered.
+        for _ in 0..9 {
+            g.record_auth(ip, t0, AuthResult::Challenged, false);
+            g.record_auth(ip, t0, AuthResult::Failed, true);
+        }
+        assert!(!g.is_blocked(ip, t0));
+        g.record_auth(ip, t0, AuthResult::Challenged, false);
+        g.record_auth(ip, t0, AuthResult::Failed, true);
         assert!(g.is_blocked(ip, t0));
     }
 
