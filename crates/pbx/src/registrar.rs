@@ -244,18 +244,9 @@ impl Registrar {
             .map(Credentials::parse)
             .find(|c| !matches!(c, Ok(c) if c.realm != domain));
         let creds = match creds {
-            None => {
-                return self.challenge(
-                    now,
-                    &domain,
-                    &algorithms,
-                    false,
-                    reply,
-                    AuthResult::Challenged,
-                );
-            }
-            // A scheme other than Digest (RFC 4475 section 3.3.7): challenge as if absent.
-            Some(Err(sip::digest::DigestError::UnsupportedScheme { .. })) => {
+            // No credentials, or a scheme other than Digest (RFC 4475 section 3.3.7):
+            // challenge.
+            None | Some(Err(sip::digest::DigestError::UnsupportedScheme { .. })) => {
                 return self.challenge(
                     now,
                     &domain,
