@@ -87,3 +87,19 @@ fn help_explains_every_flag() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+#[test]
+fn an_api_beyond_loopback_needs_a_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("path");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config", "/dev/null", "--sip", "127.0.0.1:0"])
+        .args(["--http", "0.0.0.0:0", "--data", data])
+        .env_remove("SWITCHBOARD_API_TOKEN")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("SWITCHBOARD_API_TOKEN"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -176,6 +176,16 @@ fn svcrack_is_stopped_while_a_phone_keeps_registering() {
         !guarded.contains(PASSWORD),
         "svcrack found the password through the guard:\n{guarded}"
     );
+    // The block shows in /metrics.
+    let (_, metrics) = common::http(server.http, "GET", "/metrics", None);
+    assert!(
+        metrics.contains("switchboard_blocked_sources 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("switchboard_auth_failures_total 0\n"),
+        "{metrics}"
+    );
     assert!(
         ok.load(Ordering::Relaxed) >= 5,
         "the phone barely registered: {ok:?}"
