@@ -416,8 +416,7 @@ impl Registrar {
                 .unwrap_or(cfg.default_expires);
             if requested != 0 && requested < cfg.min_expires {
                 drop(location);
-                let mut resp = reply(StatusCode::new(423).unwrap_or(StatusCode::BAD_REQUEST));
-                resp.reason = "Interval Too Brief".into();
+                let mut resp = reply(StatusCode::INTERVAL_TOO_BRIEF);
                 resp.head
                     .headers
                     .push(HeaderName::MinExpires, cfg.min_expires.to_string());

@@ -123,6 +123,8 @@ impl StatusCode {
     pub const UNSUPPORTED_URI_SCHEME: Self = Self(416);
     /// 420 Bad Extension
     pub const BAD_EXTENSION: Self = Self(420);
+    /// 423 Interval Too Brief
+    pub const INTERVAL_TOO_BRIEF: Self = Self(423);
     /// 481 Call/Transaction Does Not Exist
     pub const CALL_DOES_NOT_EXIST: Self = Self(481);
     /// 483 Too Many Hops
