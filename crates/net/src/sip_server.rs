@@ -65,6 +65,22 @@ pub enum BindError {
     },
 }
 
+/// The receive buffer asked for the UDP socket. The kernel's default (about 208 KiB) holds
+/// only a few milliseconds of a burst at thousands of requests per second; the kernel caps the
+/// request at `net.core.rmem_max` (4 MiB on Debian).
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
+/// Binds the SIP UDP socket with a large receive buffer, non-blocking, for tokio.
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer is still a working socket.
+    let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// SIP listeners that are bound and ready to run.
 pub struct SipServer {
     udp: Arc<UdpSocket>,
@@ -81,9 +97,7 @@ impl SipServer {
         let attempts = if addr.port() == 0 { 16 } else { 1 };
         let mut last = None;
         for _ in 0..attempts {
-            let udp = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| BindError::Udp { addr, source })?;
+            let udp = bind_udp(addr).map_err(|source| BindError::Udp { addr, source })?;
             let local = udp
                 .local_addr()
                 .map_err(|source| BindError::Udp { addr, source })?;
