@@ -14,6 +14,9 @@ use crate::intercept::{Direction, Interceptor, Observed, Verdict};
 use crate::metrics::Metrics;
 use crate::registrar::AuthResult;
 
+/// How long challenges may wait for their answers before they count as never answered.
+const UNANSWERED_GRACE: Duration = Duration::from_secs(5);
+
 /// The guard's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardConfig {
@@ -47,10 +50,14 @@ struct Entry {
     failures: u32,
     /// Challenges sent to requests without credentials, less requests with credentials.
     unanswered: u32,
-    /// Authentications that succeeded in the window. An address that authenticates is a phone
-    /// (or a NAT full of them): its unanswered challenges (a retransmitted REGISTER gets a
-    /// challenge of its own) are not held against it.
-    successes: u32,
+    /// When an authentication from this address last succeeded. An address that authenticates
+    /// is a phone (or a NAT full of them): its unanswered challenges (a retransmitted REGISTER
+    /// gets a challenge of its own) are not held against it.
+    last_success: Option<Instant>,
+    /// Since when challenges have been waiting for an answer (the balance went above zero).
+    /// A burst of phones registering at once has many challenges in flight for a moment; only
+    /// challenges left unanswered for longer than [`UNANSWERED_GRACE`] count.
+    unanswered_since: Option<Instant>,
     blocked_until: Option<Instant>,
     last_seen: Instant,
 }
@@ -108,11 +115,14 @@ impl Guard {
         // Credentials answer a challenge, right or wrong: one challenge fewer unanswered.
         if had_credentials && let Some(e) = self.entries.get_mut(&ip) {
             e.unanswered = e.unanswered.saturating_sub(1);
+            if e.unanswered == 0 {
+                e.unanswered_since = None;
+            }
         }
         match result {
             AuthResult::Succeeded => {
                 if let Some(e) = self.entries.get_mut(&ip) {
-                    e.successes = e.successes.saturating_add(1);
+                    e.last_success = Some(now);
                 } else if self.entries.len() < self.config.max_tracked {
                     self.entries.insert(
                         ip,
@@ -120,7 +130,8 @@ impl Guard {
                             window_start: now,
                             failures: 0,
                             unanswered: 0,
-                            successes: 1,
+                            last_success: Some(now),
+                            unanswered_since: None,
                             blocked_until: None,
                             last_seen: now,
                         },
@@ -129,7 +140,10 @@ impl Guard {
             }
             AuthResult::Failed => self.fail(ip, now, |e| e.failures += 1),
             AuthResult::Challenged if !had_credentials => {
-                self.fail(ip, now, |e| e.unanswered += 1);
+                self.fail(ip, now, |e| {
+                    e.unanswered += 1;
+                    e.unanswered_since.get_or_insert(now);
+                });
             }
             _ => {}
         }
@@ -156,7 +170,8 @@ impl Guard {
             window_start: now,
             failures: 0,
             unanswered: 0,
-            successes: 0,
+            last_success: None,
+            unanswered_since: None,
             blocked_until: None,
             last_seen: now,
         });
@@ -167,11 +182,23 @@ impl Guard {
             e.window_start = now;
             e.failures = 0;
             e.unanswered = 0;
-            e.successes = 0;
+            e.unanswered_since = None;
         }
         e.last_seen = now;
         count(e);
-        let unanswered = if e.successes == 0 { e.unanswered } else { 0 };
+        // Unanswered challenges count against an address that has not authenticated within the
+        // window, and only once they have waited past the grace period.
+        let authenticates = e
+            .last_success
+            .is_some_and(|t| now.duration_since(t) <= cfg.window);
+        let overdue = e
+            .unanswered_since
+            .is_some_and(|t| now.duration_since(t) >= UNANSWERED_GRACE);
+        let unanswered = if authenticates || !overdue {
+            0
+        } else {
+            e.unanswered
+        };
         if e.failures.saturating_add(unanswered) >= cfg.failures {
             e.blocked_until = Some(now + cfg.ban);
             tracing::warn!(%ip, failures = e.failures, unanswered = e.unanswered,
@@ -297,12 +324,29 @@ mod tests {
             g.record_auth(ip, t0, AuthResult::Challenged, false);
         }
         assert!(!g.is_blocked(ip, t0));
-        // From an address that never authenticates (an enumerator) they are.
+        // From an address that never authenticates (an enumerator) they are, once they have
+        // waited past the grace period: a burst of phones starting at once is not blocked.
         let other: IpAddr = "127.0.0.7".parse().expect("ip");
-        for _ in 0..10 {
+        for _ in 0..50 {
             g.record_auth(other, t0, AuthResult::Challenged, false);
         }
-        assert!(g.is_blocked(other, t0));
+        assert!(!g.is_blocked(other, t0));
+        let later = t0 + UNANSWERED_GRACE;
+        g.record_auth(other, later, AuthResult::Challenged, false);
+        assert!(g.is_blocked(other, later));
+        // A new window does not forget that an address authenticates: a success late in one
+        // window covers challenges early in the next.
+        g.record_auth(ip, t0 + Duration::from_secs(55), AuthResult::Succeeded, true);
+        let t1 = t0 + Duration::from_secs(61);
+        for i in 0..100 {
+            g.record_auth(
+                ip,
+                t1 + Duration::from_millis(i * 100),
+                AuthResult::Challenged,
+                false,
+            );
+        }
+        assert!(!g.is_blocked(ip, t1 + Duration::from_secs(10)));
     }
 
     #[test]
