@@ -336,7 +336,12 @@ mod tests {
         assert!(g.is_blocked(other, later));
         // A new window does not forget that an address authenticates: a success late in one
         // window covers challenges early in the next.
-        g.record_auth(ip, t0 + Duration::from_secs(55), AuthResult::Succeeded, true);
+        g.record_auth(
+            ip,
+            t0 + Duration::from_secs(55),
+            AuthResult::Succeeded,
+            true,
+        );
         let t1 = t0 + Duration::from_secs(61);
         for i in 0..100 {
             g.record_auth(
