@@ -30,10 +30,13 @@ pub struct Nonces {
     key: u64,
     lifetime: u64,
     capacity: usize,
-    /// nonce -> highest nc seen (0: none yet) and the identity of the request that used it.
-    live: HashMap<String, (u32, u64)>,
-    /// (issued at, nonce), oldest first, for ageing out and for the capacity bound.
-    order: VecDeque<(u64, String)>,
+    /// The salt of each live nonce (unique: it comes from the caller's RNG, and the checksum
+    /// binds it to the rest) -> highest nc seen (0: none yet) and the identity of the request
+    /// that used it. Keyed by the 64-bit salt rather than the whole nonce text, so that each
+    /// registration's nonce costs a few dozen bytes while it lives.
+    live: HashMap<u64, (u32, u64)>,
+    /// (issued at, salt), oldest first, for ageing out and for the capacity bound.
+    order: VecDeque<(u64, u64)>,
 }
 
 impl Nonces {
@@ -62,8 +65,8 @@ impl Nonces {
         }
         let body = format!("{now:x}.{salt:016x}");
         let nonce = format!("{body}.{}", self.checksum(&body));
-        self.live.insert(nonce.clone(), (0, 0));
-        self.order.push_back((now, nonce.clone()));
+        self.live.insert(salt, (0, 0));
+        self.order.push_back((now, salt));
         nonce
     }
 
@@ -78,7 +81,14 @@ impl Nonces {
         if !sip::digest::constant_time_eq(sum.as_bytes(), self.checksum(body).as_bytes()) {
             return NonceCheck::Forged;
         }
-        let Some((last, last_request)) = self.live.get_mut(nonce) else {
+        // body = "<issued hex>.<salt hex>"; the checksum above vouches for both.
+        let Some(salt) = body
+            .rsplit_once('.')
+            .and_then(|(_, s)| u64::from_str_radix(s, 16).ok())
+        else {
+            return NonceCheck::Forged;
+        };
+        let Some((last, last_request)) = self.live.get_mut(&salt) else {
             return NonceCheck::Stale;
         };
         match nc {
