@@ -8,37 +8,21 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use sip::digest::{Algorithm, Challenge, Credentials, ha1};
-
 /// Sends a REGISTER from `sock` (answering the challenge) and returns the final response.
 fn register(server: &common::Server, sock: &UdpSocket, cseq: u32, contact: Option<&str>) -> String {
-    let local = sock.local_addr().expect("addr");
-    let send = |cseq: u32, auth: &str| loop {
-        let contact = contact
-            .map(|c| format!("Contact: <{c}>\r\n"))
-            .unwrap_or_default();
-        let msg = format!(
-            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.99:5999;branch=z9hG4bK-k{cseq}\r\n\
-             From: <sip:user0@127.0.0.1>;tag=k\r\nTo: <sip:user0@127.0.0.1>\r\nCall-ID: keepalive\r\n\
-             CSeq: {cseq} REGISTER\r\n{contact}{auth}Content-Length: 0\r\n\r\n"
-        );
-        sock.send_to(msg.as_bytes(), server.sip).expect("send");
-        let mut buf = [0u8; 8192];
-        let (n, _) = sock.recv_from(&mut buf).expect("answer");
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        // A keepalive may arrive in between: skip it here.
-        if text.starts_with("SIP/2.0") {
-            return text;
-        }
-        let _ = local;
+    // The Via names a private-looking address: answers must follow rport/received.
+    let reg = common::Register {
+        user: "user0",
+        password: "pw0",
+        call_id: "keepalive",
+        cseq,
+        contact,
+        via: Some("127.0.0.99:5999"),
+        extra: "",
     };
-    let first = send(cseq, "");
-    let header = common::header_lines(first.as_bytes(), "WWW-Authenticate").remove(0);
-    let ch = Challenge::parse(&header).expect("challenge");
-    let key = ha1(Algorithm::Md5, "user0", &ch.realm, "pw0");
-    let creds = Credentials::answer(&ch, "user0", &key, "REGISTER", "sip:127.0.0.1", "c", 1)
-        .expect("credentials");
-    send(cseq + 1, &format!("Authorization: {creds}\r\n"))
+    common::register_udp(server.sip, sock, &reg)
+        .expect("answers")
+        .1
 }
 
 /// Waits for an OPTIONS on `sock`; answers it with 200 when `answer`.

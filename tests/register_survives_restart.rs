@@ -8,8 +8,6 @@ mod common;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use sip::digest::{Algorithm, Challenge, Credentials, ha1};
-
 /// REGISTER (with `contact` or as a query), answering the challenge; returns the final answer.
 fn register(
     server: &common::Server,
@@ -17,28 +15,18 @@ fn register(
     call: &str,
     contact: Option<&str>,
 ) -> String {
-    let local = sock.local_addr().expect("addr");
-    let send = |cseq: u32, auth: &str| {
-        let contact = contact
-            .map(|c| format!("Contact: <{c}>\r\n"))
-            .unwrap_or_default();
-        let msg = format!(
-            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}-{cseq}\r\n\
-             From: <sip:user0@127.0.0.1>;tag=r{cseq}\r\nTo: <sip:user0@127.0.0.1>\r\n\
-             Call-ID: {call}\r\nCSeq: {cseq} REGISTER\r\n{contact}{auth}Content-Length: 0\r\n\r\n"
-        );
-        sock.send_to(msg.as_bytes(), server.sip).expect("send");
-        let mut buf = [0u8; 8192];
-        let (n, _) = sock.recv_from(&mut buf).expect("answer");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+    let reg = common::Register {
+        user: "user0",
+        password: "pw0",
+        call_id: call,
+        cseq: 1,
+        contact,
+        via: None,
+        extra: "",
     };
-    let first = send(1, "");
-    let header = common::header_lines(first.as_bytes(), "WWW-Authenticate").remove(0);
-    let ch = Challenge::parse(&header).expect("challenge");
-    let key = ha1(Algorithm::Md5, "user0", &ch.realm, "pw0");
-    let creds = Credentials::answer(&ch, "user0", &key, "REGISTER", "sip:127.0.0.1", "c", 1)
-        .expect("credentials");
-    send(2, &format!("Authorization: {creds}\r\n"))
+    common::register_udp(server.sip, sock, &reg)
+        .expect("answers")
+        .1
 }
 
 #[test]

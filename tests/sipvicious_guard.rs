@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use sip::digest::{Algorithm, Challenge, Credentials, ha1};
-
 const PASSWORD: &str = "Tr0ub4dor-last";
 
 fn config(guard: bool) -> String {
@@ -26,41 +24,20 @@ fn config(guard: bool) -> String {
 
 /// One REGISTER from `sock` for user 2000, answering the challenge; true on 200.
 fn legit_register(server: std::net::SocketAddr, sock: &UdpSocket, n: u32) -> bool {
-    let local = sock.local_addr().expect("addr");
-    let send = |cseq: u32, auth: &str| -> Option<String> {
-        let msg = format!(
-            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-l{n}-{cseq}\r\n\
-             From: <sip:2000@127.0.0.1>;tag=l{n}\r\nTo: <sip:2000@127.0.0.1>\r\nCall-ID: legit\r\n\
-             CSeq: {cseq} REGISTER\r\nContact: <sip:2000@{local}>\r\nExpires: 120\r\n{auth}\
-             Content-Length: 0\r\n\r\n"
-        );
-        sock.send_to(msg.as_bytes(), server).ok()?;
-        let mut buf = [0u8; 8192];
-        // Skip the PBX's keepalive OPTIONS to this phone's binding: only the answer counts.
-        loop {
-            let (len, _) = sock.recv_from(&mut buf).ok()?;
-            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
-            if text.starts_with("SIP/2.0 ") {
-                return Some(text);
-            }
-        }
-    };
-    let Some(first) = send(n * 2, "") else {
+    let Ok(local) = sock.local_addr() else {
         return false;
     };
-    let Some(header) = common::header_lines(first.as_bytes(), "WWW-Authenticate").pop() else {
-        return false;
+    let contact = format!("sip:2000@{local}");
+    let reg = common::Register {
+        user: "2000",
+        password: "phonepw",
+        call_id: "legit",
+        cseq: n * 2,
+        contact: Some(&contact),
+        via: None,
+        extra: "Expires: 120\r\n",
     };
-    let Ok(ch) = Challenge::parse(&header) else {
-        return false;
-    };
-    let key = ha1(Algorithm::Md5, "2000", &ch.realm, "phonepw");
-    let Ok(creds) = Credentials::answer(&ch, "2000", &key, "REGISTER", "sip:127.0.0.1", "x", 1)
-    else {
-        return false;
-    };
-    send(n * 2 + 1, &format!("Authorization: {creds}\r\n"))
-        .is_some_and(|r| r.starts_with("SIP/2.0 200 "))
+    common::register_udp(server, sock, &reg).is_some_and(|(_, a)| a.starts_with("SIP/2.0 200 "))
 }
 
 fn words() -> String {

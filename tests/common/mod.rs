@@ -392,3 +392,66 @@ fn serve_one(mut stream: std::net::TcpStream, seen: &std::sync::Mutex<Vec<(Strin
         return;
     }
 }
+
+/// A REGISTER a test phone sends over UDP, answering the digest challenge (MD5) it gets.
+pub struct Register<'a> {
+    pub user: &'a str,
+    pub password: &'a str,
+    pub call_id: &'a str,
+    /// CSeq of the first REGISTER; the authenticated one uses the next.
+    pub cseq: u32,
+    /// `None`: a query (no Contact header).
+    pub contact: Option<&'a str>,
+    /// The Via sent-by; `None`: the socket's own address.
+    pub via: Option<&'a str>,
+    /// Further header lines, each ending in CRLF.
+    pub extra: &'a str,
+}
+
+/// Sends `r` from `sock` to `server`, answers the challenge, and returns the challenge and the
+/// final answer. Requests the PBX sends meanwhile (keepalives) are skipped. `None` when an
+/// answer does not come within the socket's read timeout or holds no usable challenge.
+pub fn register_udp(
+    server: SocketAddr,
+    sock: &std::net::UdpSocket,
+    r: &Register<'_>,
+) -> Option<(String, String)> {
+    use sip::digest::{Algorithm, Challenge, Credentials, ha1};
+    let local = sock.local_addr().ok()?.to_string();
+    let via = r.via.unwrap_or(&local);
+    let send = |cseq: u32, auth: &str| -> Option<String> {
+        let contact = r
+            .contact
+            .map(|c| format!("Contact: <{c}>\r\n"))
+            .unwrap_or_default();
+        let msg = format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK-{}-{cseq}\r\n\
+             From: <sip:{user}@127.0.0.1>;tag=t{cseq}\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+             Call-ID: {}\r\nCSeq: {cseq} REGISTER\r\n{contact}{}{auth}Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n",
+            r.call_id,
+            r.call_id,
+            r.extra,
+            user = r.user
+        );
+        sock.send_to(msg.as_bytes(), server).ok()?;
+        let mut buf = [0u8; 8192];
+        loop {
+            let (n, _) = sock.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with("SIP/2.0 ") {
+                return Some(text);
+            }
+        }
+    };
+    let challenge = send(r.cseq, "")?;
+    let header = header_lines(challenge.as_bytes(), "WWW-Authenticate")
+        .into_iter()
+        .next()?;
+    let ch = Challenge::parse(&header).ok()?;
+    let key = ha1(Algorithm::Md5, r.user, &ch.realm, r.password);
+    let creds =
+        Credentials::answer(&ch, r.user, &key, "REGISTER", "sip:127.0.0.1", "c0ffee", 1).ok()?;
+    let answer = send(r.cseq + 1, &format!("Authorization: {creds}\r\n"))?;
+    Some((challenge, answer))
+}
