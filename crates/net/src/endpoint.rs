@@ -195,6 +195,7 @@ impl Endpoint {
             remote: peer.remote,
             raw,
             parsed: Some(parsed.as_ref()),
+            now: Instant::now(),
         };
         if self.apps.pipeline.inspect(&seen) == Verdict::Drop {
             return;
@@ -385,6 +386,7 @@ impl Endpoint {
             remote: peer.remote,
             raw: &bytes,
             parsed: None,
+            now: Instant::now(),
         };
         if self.apps.pipeline.inspect(&seen) == Verdict::Drop {
             return true;

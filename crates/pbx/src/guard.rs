@@ -250,7 +250,7 @@ impl Interceptor for GuardInterceptor {
         if m.direction == Direction::Outbound {
             return Verdict::Continue;
         }
-        let now = Instant::now();
+        let now = m.now;
         let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let ip = m.remote.ip();
         if guard.is_blocked(ip, now) {

@@ -30,6 +30,8 @@ pub struct Observed<'a> {
     /// The parsed message, or why it could not be parsed (inbound only; outbound messages are
     /// always well formed and are passed parsed when the sender had them parsed).
     pub parsed: Option<Result<&'a Message, &'a ParseError>>,
+    /// When the driver saw it: interceptors read no clock of their own.
+    pub now: std::time::Instant,
 }
 
 /// What an interceptor decides.
@@ -129,6 +131,7 @@ mod tests {
             remote: "127.0.0.1:5060".parse().expect("addr"),
             raw: b"x",
             parsed: None,
+            now: std::time::Instant::now(),
         };
         assert_eq!(p.inspect(&m), Verdict::Drop);
         assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
