@@ -1,0 +1,3 @@
+//! The media core: RTP/RTCP, relay sessions, port allocation. No I/O.
+
+#![warn(missing_docs)]
