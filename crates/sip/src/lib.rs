@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod addr;
+pub mod dialog;
 pub mod digest;
 mod error;
 pub mod framing;
