@@ -125,6 +125,15 @@ pub struct Outcome {
     pub auth: AuthResult,
 }
 
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's domain (account).
+    pub domain: String,
+    /// The caller's user name.
+    pub user: String,
+}
+
 /// The registrar.
 pub struct Registrar {
     config: RegistrarConfig,
@@ -221,6 +230,56 @@ impl Registrar {
         };
         let domain = self.domain_of(&to.host);
 
+        if let Err(outcome) = self.authenticate(now, req, &domain, &user, &reply) {
+            return outcome;
+        }
+
+        let mut outcome = self.update_bindings(now, req, &domain, &user, flow, reply);
+        outcome.auth = AuthResult::Succeeded;
+        outcome
+    }
+
+
+    /// Authenticates the caller of a request the PBX would act on for someone (an INVITE):
+    /// the From user of the From domain, challenged with 401 like a REGISTER (DESIGN.md
+    /// section 15: the caller need not be registered). `Err` carries the answer to send.
+    pub fn authenticate_caller(&mut self, now: u64, req: &Request) -> Result<Caller, Outcome> {
+        let tag = format!("{:016x}", self.rng.random::<u64>());
+        let reply = |status: StatusCode| {
+            let mut r = Response::to_request(req, status);
+            if r.head.to.tag().is_none() {
+                r.head.to.params.set("tag", Some(tag.clone()));
+            }
+            r
+        };
+        let (Uri::Sip(from), Some(user)) = (
+            &req.head.from.uri,
+            req.head.from.uri.sip().and_then(|u| u.user.as_deref()),
+        ) else {
+            return Err(Outcome {
+                response: reply(StatusCode::BAD_REQUEST),
+                events: Vec::new(),
+                auth: AuthResult::NotApplicable,
+            });
+        };
+        let user = sip::unescape(user);
+        let domain = self.domain_of(&from.host);
+        self.authenticate(now, req, &domain, &user, &reply)?;
+        Ok(Caller { domain, user })
+    }
+
+    /// Digest-authenticates `req` as `user` of `domain` (RFC 2617, 7616, 8760): `Ok` when its
+    /// credentials are good, else the answer to send (a challenge, a fresh challenge for a
+    /// stale nonce, 400 for malformed credentials, 403 for credentials of another user). An
+    /// unknown user and a wrong password get the same answer.
+    fn authenticate(
+        &mut self,
+        now: u64,
+        req: &Request,
+        domain: &str,
+        user: &str,
+        reply: &dyn Fn(StatusCode) -> Response,
+    ) -> Result<(), Outcome> {
         let (algorithms, ha1s) = {
             let dir = self
                 .state
@@ -228,11 +287,11 @@ impl Registrar {
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
             let algorithms = dir
-                .domain(&domain)
+                .domain(domain)
                 .map(|d| d.domain.digest.clone())
                 .filter(|a| !a.is_empty())
                 .unwrap_or_else(|| vec![DigestAlgorithm::Md5]);
-            let ha1s = dir.user(&domain, &user).map(|(_, u)| u.secret.clone());
+            let ha1s = dir.user(domain, user).map(|(_, u)| u.secret.clone());
             (algorithms, ha1s)
         };
 
@@ -242,26 +301,26 @@ impl Registrar {
             .headers
             .get_all(&HeaderName::Authorization)
             .map(Credentials::parse)
-            .find(|c| !matches!(c, Ok(c) if c.realm != domain));
+            .find(|c| !matches!(c, Ok(c) if c.realm != *domain));
         let creds = match creds {
             // No credentials, or a scheme other than Digest (RFC 4475 section 3.3.7):
             // challenge.
             None | Some(Err(sip::digest::DigestError::UnsupportedScheme { .. })) => {
-                return self.challenge(
+                return Err(self.challenge(
                     now,
-                    &domain,
+                    domain,
                     &algorithms,
                     false,
                     reply,
                     AuthResult::Challenged,
-                );
+                ));
             }
             Some(Err(_)) => {
-                return Outcome {
+                return Err(Outcome {
                     response: reply(StatusCode::BAD_REQUEST),
                     events: Vec::new(),
                     auth: AuthResult::Failed,
-                };
+                });
             }
             Some(Ok(c)) => c,
         };
@@ -271,22 +330,22 @@ impl Registrar {
             .find(|a| to_sip_alg(*a) == creds.algorithm)
         else {
             // An algorithm this domain does not offer: offer the ones it does.
-            return self.challenge(
+            return Err(self.challenge(
                 now,
-                &domain,
+                domain,
                 &algorithms,
                 false,
                 reply,
                 AuthResult::Challenged,
-            );
+            ));
         };
-        if creds.username != user {
+        if creds.username != *user {
             // Authenticating as someone else than the To user.
-            return Outcome {
+            return Err(Outcome {
                 response: reply(StatusCode::FORBIDDEN),
                 events: Vec::new(),
                 auth: AuthResult::Failed,
-            };
+            });
         }
         let valid = ha1s
             .as_ref()
@@ -309,25 +368,23 @@ impl Registrar {
             //# client was rejected because the nonce value was stale. If stale is true, the
             //# client may wish to simply retry the request with a new encrypted response.
             NonceCheck::Stale if valid => {
-                return self.challenge(
+                return Err(self.challenge(
                     now,
-                    &domain,
+                    domain,
                     &algorithms,
                     true,
                     reply,
                     AuthResult::Challenged,
-                );
+                ));
             }
             // Wrong password, unknown user, forged or replayed nonce: the same answer for all,
             // so that nothing tells a guesser which it was.
             _ => {
-                return self.challenge(now, &domain, &algorithms, false, reply, AuthResult::Failed);
+                return Err(self.challenge(now, domain, &algorithms, false, reply, AuthResult::Failed));
             }
         }
 
-        let mut outcome = self.update_bindings(now, req, &domain, &user, flow, reply);
-        outcome.auth = AuthResult::Succeeded;
-        outcome
+        Ok(())
     }
 
     fn challenge(
