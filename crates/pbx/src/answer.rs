@@ -4,8 +4,8 @@
 use rand::{Rng, rngs::StdRng};
 use sip::{HeaderName, Host, Method, Request, Response, StatusCode, Uri};
 
-/// The option tags (RFC 3261 section 19.2) this build supports: none yet.
-const SUPPORTED: &[&str] = &[];
+/// The option tags (RFC 3261 section 19.2) this build supports: session timers (RFC 4028).
+pub(crate) const SUPPORTED: &[&str] = &["timer"];
 
 /// Who the PBX is: the hosts that name it, and how it introduces itself.
 #[derive(Debug, Clone)]
@@ -101,6 +101,15 @@ impl Answers {
     pub fn handle_request(&mut self, req: &Request) -> Option<Response> {
         let tag = self.tag();
         self.decide(req, &tag)
+    }
+
+    /// The refusal a request the PBX would act on gets before any application sees it
+    /// (unsupported URI scheme, unknown required extension, Max-Forwards exhausted), or `None`
+    /// when it may go on.
+    pub fn precheck(&mut self, req: &Request) -> Option<Response> {
+        let tag = self.tag();
+        self.decide(req, &tag)
+            .filter(|r| r.status != StatusCode::METHOD_NOT_ALLOWED)
     }
 
     fn decide(&mut self, req: &Request, tag: &str) -> Option<Response> {

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod answer;
+pub mod calls;
 pub mod directory;
 mod guard;
 mod intercept;
@@ -23,5 +24,7 @@ pub use guard::{Guard, GuardConfig, GuardInterceptor};
 pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};
 pub use location::{Binding, Flow, Location, UserBindings};
 pub use metrics::Metrics;
-pub use registrar::{AuthResult, Caller, Outcome, Ping, RegEvent, Registrar, RegistrarConfig, State};
+pub use registrar::{
+    AuthResult, Caller, Outcome, Ping, RegEvent, Registrar, RegistrarConfig, State,
+};
 pub use store::{Snapshot, Store, StoreError};

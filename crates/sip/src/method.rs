@@ -101,6 +101,8 @@ impl StatusCode {
     pub const TRYING: Self = Self(100);
     /// 180 Ringing
     pub const RINGING: Self = Self(180);
+    /// 183 Session Progress
+    pub const SESSION_PROGRESS: Self = Self(183);
     /// 200 OK
     pub const OK: Self = Self(200);
     /// 400 Bad Request
@@ -123,14 +125,26 @@ impl StatusCode {
     pub const UNSUPPORTED_URI_SCHEME: Self = Self(416);
     /// 420 Bad Extension
     pub const BAD_EXTENSION: Self = Self(420);
+    /// 422 Session Interval Too Small (RFC 4028)
+    pub const SESSION_INTERVAL_TOO_SMALL: Self = Self(422);
     /// 423 Interval Too Brief
     pub const INTERVAL_TOO_BRIEF: Self = Self(423);
+    /// 480 Temporarily Unavailable
+    pub const TEMPORARILY_UNAVAILABLE: Self = Self(480);
+    /// 482 Loop Detected
+    pub const LOOP_DETECTED: Self = Self(482);
     /// 481 Call/Transaction Does Not Exist
     pub const CALL_DOES_NOT_EXIST: Self = Self(481);
     /// 483 Too Many Hops
     pub const TOO_MANY_HOPS: Self = Self(483);
+    /// 486 Busy Here
+    pub const BUSY_HERE: Self = Self(486);
     /// 487 Request Terminated
     pub const REQUEST_TERMINATED: Self = Self(487);
+    /// 488 Not Acceptable Here
+    pub const NOT_ACCEPTABLE_HERE: Self = Self(488);
+    /// 491 Request Pending
+    pub const REQUEST_PENDING: Self = Self(491);
     /// 500 Server Internal Error
     pub const SERVER_INTERNAL_ERROR: Self = Self(500);
     /// 501 Not Implemented

@@ -1,0 +1,257 @@
+//! One call's state.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip::dialog::Dialog;
+use sip::transaction::TransactionKey;
+use sip::{Request, Response, StatusCode};
+
+use super::sdp_glue::{LegSdp, Sdp};
+use super::{Inbound, MediaPorts};
+use crate::location::Flow;
+use crate::registrar::Caller;
+
+/// A leg of a call: A is the caller's, B the answering callee's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The caller's leg.
+    A,
+    /// The callee's leg.
+    B,
+}
+
+impl Side {
+    /// The other leg.
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        match self {
+            Self::A => 0,
+            Self::B => 1,
+        }
+    }
+
+    /// `"caller"` or `"callee"`, as CDRs name who hung up.
+    pub fn party(self) -> &'static str {
+        match self {
+            Self::A => "caller",
+            Self::B => "callee",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The callee's phones are being tried.
+    Setup,
+    /// We sent the caller a 2xx and wait for its ACK.
+    Answered,
+    /// Both legs are confirmed.
+    Up,
+    /// The call is over; it lingers while fork INVITE transactions finish, to ACK and BYE a
+    /// late 2xx.
+    Ended,
+}
+
+/// The caller's INVITE.
+#[derive(Debug)]
+pub(super) struct ALeg {
+    pub key: TransactionKey,
+    pub invite: Request,
+    pub flow: Flow,
+    /// Our To tag toward the caller.
+    pub tag: String,
+    pub call_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ForkState {
+    /// Sent, nothing back.
+    Calling,
+    /// A provisional came: it can be cancelled.
+    Early,
+    /// It answered 2xx.
+    Answered,
+    /// A final non-2xx, a timeout or a transport error.
+    Failed(StatusCode),
+}
+
+/// Our INVITE to one contact of the callee.
+#[derive(Debug)]
+pub(super) struct Fork {
+    pub request: Request,
+    pub flow: Flow,
+    pub state: ForkState,
+    /// CANCEL as soon as a provisional comes (RFC 3261 section 9.1).
+    pub cancel_pending: bool,
+    /// The transaction is alive (its Terminated event has not come).
+    pub live: bool,
+}
+
+/// A confirmed (or confirming) leg.
+#[derive(Debug)]
+pub(super) struct Leg {
+    pub dialog: Dialog,
+    pub flow: Flow,
+}
+
+/// Our 2xx to an INVITE from one leg, retransmitted until its ACK (RFC 3261 section
+/// 13.3.1.4).
+#[derive(Debug)]
+pub(super) struct Retransmit {
+    pub response: Response,
+    pub cseq: u32,
+    pub next: Instant,
+    pub interval: Duration,
+    pub give_up: Instant,
+}
+
+/// An ACK we owe a leg once the other leg ACKs our 2xx: for its 2xx to INVITE `cseq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AckOwed {
+    pub to: Side,
+    pub cseq: u32,
+}
+
+/// The session timer (RFC 4028) as the PBX enforces it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionTimer {
+    pub interval: u32,
+    /// When the PBX ends the call unless a refresh comes first.
+    pub deadline: Instant,
+}
+
+#[derive(Debug)]
+pub(super) struct Call {
+    /// The manager's key for this call.
+    pub idx: u64,
+    pub id: String,
+    pub domain: String,
+    pub from: String,
+    pub to: String,
+    pub start: u64,
+    pub answer: Option<u64>,
+    pub phase: Phase,
+    pub a: ALeg,
+    /// Our Call-ID and From tag toward the callee (all forks share them).
+    pub b_call_id: String,
+    pub b_tag: String,
+    pub forks: Vec<Fork>,
+    pub winner: Option<usize>,
+    pub legs: [Option<Leg>; 2],
+    pub media: Option<MediaPorts>,
+    pub sdp: [LegSdp; 2],
+    /// An SDP offer received from a leg, as it came, waiting for the answer.
+    pub offer: Option<(Side, Sdp)>,
+    pub codecs: Vec<String>,
+    pub retransmit: [Option<Retransmit>; 2],
+    /// The last ACK we sent each leg, for its 2xx retransmissions.
+    pub acks: [Option<Request>; 2],
+    pub ack_owed: Option<AckOwed>,
+    /// A re-INVITE is being relayed: another gets 491 (RFC 3261 section 14.2).
+    pub reinvite_pending: bool,
+    pub no_answer_at: Option<Instant>,
+    pub session: Option<SessionTimer>,
+    /// The caller's INVITE asked for session timers (Supported: timer).
+    pub timer_supported: bool,
+    pub session_expires: Option<u32>,
+    pub ringing: bool,
+}
+
+impl Call {
+    pub fn new(
+        idx: u64,
+        id: String,
+        caller: Caller,
+        inbound: Inbound,
+        tag: String,
+        start: u64,
+    ) -> Self {
+        let to = inbound
+            .request
+            .uri
+            .sip()
+            .and_then(|u| u.user.as_deref())
+            .map(sip::unescape)
+            .unwrap_or_default();
+        Self {
+            idx,
+            id,
+            domain: caller.domain,
+            from: caller.user,
+            to,
+            start,
+            answer: None,
+            phase: Phase::Setup,
+            a: ALeg {
+                key: inbound.key,
+                call_id: inbound.request.head.call_id.clone(),
+                invite: inbound.request,
+                flow: inbound.flow,
+                tag,
+            },
+            b_call_id: String::new(),
+            b_tag: String::new(),
+            forks: Vec::new(),
+            winner: None,
+            legs: [None, None],
+            media: None,
+            sdp: [LegSdp::default(), LegSdp::default()],
+            offer: None,
+            codecs: Vec::new(),
+            retransmit: [None, None],
+            acks: [None, None],
+            ack_owed: None,
+            reinvite_pending: false,
+            no_answer_at: None,
+            session: None,
+            timer_supported: false,
+            session_expires: None,
+            ringing: false,
+        }
+    }
+
+    pub fn leg(&self, side: Side) -> Option<&Leg> {
+        self.legs[side.index()].as_ref()
+    }
+
+    pub fn leg_mut(&mut self, side: Side) -> Option<&mut Leg> {
+        self.legs[side.index()].as_mut()
+    }
+
+    /// The earliest moment something of this call is due.
+    pub fn deadline(&self) -> Option<Instant> {
+        let mut at: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        };
+        if self.phase == Phase::Setup {
+            consider(self.no_answer_at);
+        }
+        for r in self.retransmit.iter().flatten() {
+            consider(Some(r.next.min(r.give_up)));
+        }
+        if matches!(self.phase, Phase::Answered | Phase::Up) {
+            consider(self.session.map(|s| s.deadline));
+        }
+        at
+    }
+
+    /// Fork INVITE transactions still alive.
+    pub fn live_forks(&self) -> usize {
+        self.forks.iter().filter(|f| f.live).count()
+    }
+
+    /// The body of an ACK or a message, if it carries SDP.
+    pub fn sdp_body(body: &Bytes) -> Option<&Bytes> {
+        (!body.is_empty()).then_some(body)
+    }
+}
