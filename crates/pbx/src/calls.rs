@@ -125,40 +125,17 @@ pub struct CallInfo {
 /// The live calls, shared with the HTTP API.
 pub type LiveCalls = Arc<RwLock<HashMap<String, CallInfo>>>;
 
-/// A media session's addresses as the relay gives them.
+/// A call's media session as the relay gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaPorts {
     /// The relay's handle for the session.
-    pub id: u64,
+    pub id: media::SessionId,
     /// The address to put in SDP (`c=`).
     pub address: IpAddr,
     /// The RTP port of the A leg (RTCP is the next one).
     pub a_port: u16,
     /// The RTP port of the B leg.
     pub b_port: u16,
-}
-
-/// The media-control interface (DESIGN.md section 3): what the call manager asks of the
-/// relay, never sockets.
-pub trait MediaControl: Send + Sync {
-    /// Opens a session of two legs.
-    fn open(&self) -> Option<MediaPorts>;
-    /// Points `side` of session `id` at where its SDP says media goes and names the IP its
-    /// signalling comes from (latching accepts only those, by default).
-    fn set_remote(
-        &self,
-        id: u64,
-        side: Side,
-        rtp: SocketAddr,
-        rtcp: Option<SocketAddr>,
-        signalling: IpAddr,
-    );
-    /// The payload-type map for packets arriving on `from` and relayed to the other leg.
-    fn set_pt_map(&self, id: u64, from: Side, map: &[u8; 128]);
-    /// When the session last relayed or received a packet on either leg.
-    fn last_activity(&self, id: u64) -> Option<Instant>;
-    /// Ends the session and releases its ports.
-    fn close(&self, id: u64);
 }
 
 /// Who a request to the call manager comes from and how it arrived.
@@ -191,12 +168,14 @@ enum Purpose {
 pub struct Calls {
     config: CallConfig,
     state: Arc<State>,
-    media: Arc<dyn MediaControl>,
+    media: Arc<dyn media::MediaControl>,
     live: LiveCalls,
     rng: StdRng,
     /// Our Via sent-by and Contact host.
     host: Host,
     port: u16,
+    /// The address put in SDP, when it is not the relay's own (`--advertise`).
+    advertise: Option<IpAddr>,
     /// Wall clock at `epoch`, for CDR times.
     epoch: (Instant, u64),
     calls: HashMap<u64, Call>,
@@ -218,7 +197,7 @@ impl Calls {
     pub fn new(
         config: CallConfig,
         state: Arc<State>,
-        media: Arc<dyn MediaControl>,
+        media: Arc<dyn media::MediaControl>,
         sent_by: SocketAddr,
         epoch: (Instant, u64),
         rng: StdRng,
@@ -231,6 +210,7 @@ impl Calls {
             rng,
             host: Host::parse(&sent_by.ip().to_string()).unwrap_or(Host::Name("localhost".into())),
             port: sent_by.port(),
+            advertise: None,
             epoch,
             calls: HashMap::new(),
             next_call: 0,
@@ -241,6 +221,22 @@ impl Calls {
             deadline_of: HashMap::new(),
             actions: VecDeque::new(),
             draining: false,
+        }
+    }
+
+    /// Puts `ip` in SDP instead of the relay's own address (`--advertise`).
+    pub fn with_advertise(mut self, ip: Option<IpAddr>) -> Self {
+        self.advertise = ip;
+        self
+    }
+
+    /// The address SDP names for the relay bound at `relay`: the advertised one, else the
+    /// relay's own, else (bound to every interface) the one our SIP is reached at.
+    fn media_address(&self, relay: IpAddr) -> IpAddr {
+        match (self.advertise, self.host.ip()) {
+            (Some(ip), _) => ip,
+            (None, Some(sip)) if relay.is_unspecified() => sip,
+            _ => relay,
         }
     }
 
@@ -291,6 +287,10 @@ impl Calls {
         let tag = self.token();
         let unix = self.unix(now);
         let mut call = Call::new(idx, id, caller, inbound, tag, unix);
+        call.sdp = [
+            sdp_glue::LegSdp::new(self.rng.random::<u32>().into()),
+            sdp_glue::LegSdp::new(self.rng.random::<u32>().into()),
+        ];
         self.dialogs
             .insert((call.a.call_id.clone(), call.a.tag.clone()), (idx, Side::A));
         self.invites.insert(call.a.key.clone(), idx);
@@ -387,8 +387,22 @@ impl Calls {
             Some(body) => Some(sdp_glue::parse(body).map_err(|s| (s, None))?),
             None => None,
         };
-        let Some(media) = self.media.open() else {
-            return Err((StatusCode::SERVICE_UNAVAILABLE, None));
+        let opened = self.media.open(media::SessionOptions::new().with_family(
+            media::Leg::A,
+            media::AddressFamily::of(call.a.flow.remote.ip()),
+        ));
+        let info = match opened {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(error = %e, "no media session for a call");
+                return Err((StatusCode::SERVICE_UNAVAILABLE, None));
+            }
+        };
+        let media = MediaPorts {
+            id: info.id,
+            address: self.media_address(info.legs[0].rtp.ip()),
+            a_port: info.legs[0].rtp.port(),
+            b_port: info.legs[1].rtp.port(),
         };
         call.media = Some(media);
         let mut b_body = None;
@@ -704,16 +718,17 @@ impl Calls {
                     call.offer.clone(),
                     call.media,
                 ) && let Ok(answer) = sdp_glue::parse(raw)
-                    && let Ok(n) = sdp_glue::negotiate(&offer, &answer)
+                    && let Ok(n) = sdp_glue::negotiate(
+                        &offer,
+                        &answer,
+                        &mut call.sdp[Side::A.index()],
+                        media.address,
+                        media.a_port,
+                    )
                 {
                     self.learn_remote(call, Side::B, &answer);
                     self.apply_maps(call, Side::A, &n);
-                    body = Some(sdp_glue::rewrite(
-                        &mut call.sdp[Side::A.index()],
-                        &n.answer,
-                        media.address,
-                        media.a_port,
-                    ));
+                    body = Some(n.answer.clone());
                 }
                 let status =
                     if resp.status.code() == 180 || body.is_none() && resp.status.code() != 183 {
@@ -813,19 +828,20 @@ impl Calls {
         match (call.offer.clone(), raw, media) {
             (Some((Side::A, offer)), Some(raw), Some(media)) => {
                 let negotiated = sdp_glue::parse(&raw).and_then(|answer| {
-                    let n = sdp_glue::negotiate(&offer, &answer)?;
+                    let n = sdp_glue::negotiate(
+                        &offer,
+                        &answer,
+                        &mut call.sdp[Side::A.index()],
+                        media.address,
+                        media.a_port,
+                    )?;
                     Ok((answer, n))
                 });
                 match negotiated {
                     Ok((answer, n)) => {
                         self.learn_remote(call, Side::B, &answer);
                         self.apply_maps(call, Side::A, &n);
-                        body = Some(sdp_glue::rewrite(
-                            &mut call.sdp[Side::A.index()],
-                            &n.answer,
-                            media.address,
-                            media.a_port,
-                        ));
+                        body = Some(n.answer.clone());
                         call.offer = None;
                     }
                     Err(status) => {
@@ -1168,14 +1184,15 @@ impl Calls {
         let port = port_of(&media, requester);
         match call.offer.take() {
             Some((offerer, offer)) if offerer == requester => {
-                let n = sdp_glue::negotiate(&offer, &sdp)?;
-                self.apply_maps(call, requester, &n);
-                Ok(Some(sdp_glue::rewrite(
+                let n = sdp_glue::negotiate(
+                    &offer,
+                    &sdp,
                     &mut call.sdp[requester.index()],
-                    &n.answer,
                     media.address,
                     port,
-                )))
+                )?;
+                self.apply_maps(call, requester, &n);
+                Ok(Some(n.answer.clone()))
             }
             _ => {
                 let body =
@@ -1234,14 +1251,15 @@ impl Calls {
         {
             let answerer = owed.to.other();
             self.learn_remote(call, answerer, &sdp);
-            if let Ok(n) = sdp_glue::negotiate(&offer, &sdp) {
+            if let Ok(n) = sdp_glue::negotiate(
+                &offer,
+                &sdp,
+                &mut call.sdp[owed.to.index()],
+                media.address,
+                port_of(&media, owed.to),
+            ) {
                 self.apply_maps(call, owed.to, &n);
-                body = Some(sdp_glue::rewrite(
-                    &mut call.sdp[owed.to.index()],
-                    &n.answer,
-                    media.address,
-                    port_of(&media, owed.to),
-                ));
+                body = Some(n.answer.clone());
             }
             call.offer = None;
         }
@@ -1392,7 +1410,10 @@ impl Calls {
             .values()
             .filter(|c| c.phase == call::Phase::Up)
             .filter(|c| {
-                let since = c.media.and_then(|m| self.media.last_activity(m.id));
+                let since = c
+                    .media
+                    .and_then(|m| self.media.stats(m.id))
+                    .and_then(|st| st.legs.iter().filter_map(|l| l.last_activity()).max());
                 let answered = c
                     .answer
                     .map(|a| self.epoch.0 + Duration::from_secs(a.saturating_sub(self.epoch.1)));
@@ -1507,7 +1528,9 @@ impl Calls {
         call.session = None;
         self.invites.remove(&call.a.key);
         if let Some(media) = call.media.take() {
-            self.media.close(media.id);
+            if let Err(e) = self.media.close(media.id) {
+                tracing::debug!(error = %e, "media session close");
+            }
         }
         let end = self.unix(now);
         let cdr = Cdr {
@@ -1643,7 +1666,15 @@ impl Calls {
         ) else {
             return;
         };
-        self.media.set_remote(media.id, side, rtp, rtcp, leg_ip);
+        let remote = media::LegRemote {
+            signalling: leg_ip,
+            rtp: Some(rtp),
+            rtcp,
+            rtcp_mux: false,
+        };
+        if let Err(e) = self.media.set_remote(media.id, leg_of(side), remote) {
+            tracing::debug!(error = %e, "media remote not set");
+        }
     }
 
     fn signalling_ip(&self, call: &Call, side: Side) -> Option<IpAddr> {
@@ -1659,10 +1690,16 @@ impl Calls {
     /// Installs the payload-type maps of a negotiation whose offer came from `offerer`.
     fn apply_maps(&mut self, call: &mut Call, offerer: Side, n: &sdp_glue::Negotiated) {
         if let Some(media) = call.media {
-            self.media
-                .set_pt_map(media.id, offerer, &n.offerer_to_answerer);
-            self.media
-                .set_pt_map(media.id, offerer.other(), &n.answerer_to_offerer);
+            let maps = [
+                (offerer, n.offerer_to_answerer.clone()),
+                (offerer.other(), n.answerer_to_offerer.clone()),
+            ];
+            for (from, map) in maps {
+                let direction = media::Direction::from_leg(leg_of(from));
+                if let Err(e) = self.media.set_pt_map(media.id, direction, map) {
+                    tracing::debug!(error = %e, "payload-type map not set");
+                }
+            }
         }
         call.codecs = n.codecs.clone();
     }
@@ -1740,6 +1777,13 @@ const RELAYED_HEADERS: &[&str] = &["Session-Expires", "Min-SE", "Event", "Reason
 fn session_grace(interval: u32) -> Duration {
     let interval = u64::from(interval);
     Duration::from_secs(interval - (interval / 3).min(32))
+}
+
+fn leg_of(side: Side) -> media::Leg {
+    match side {
+        Side::A => media::Leg::A,
+        Side::B => media::Leg::B,
+    }
 }
 
 fn port_of(media: &MediaPorts, side: Side) -> u16 {

@@ -239,7 +239,6 @@ impl Registrar {
         outcome
     }
 
-
     /// Authenticates the caller of a request the PBX would act on for someone (an INVITE):
     /// the From user of the From domain, challenged with 401 like a REGISTER (DESIGN.md
     /// section 15: the caller need not be registered). `Err` carries the answer to send.
@@ -380,7 +379,14 @@ impl Registrar {
             // Wrong password, unknown user, forged or replayed nonce: the same answer for all,
             // so that nothing tells a guesser which it was.
             _ => {
-                return Err(self.challenge(now, domain, &algorithms, false, reply, AuthResult::Failed));
+                return Err(self.challenge(
+                    now,
+                    domain,
+                    &algorithms,
+                    false,
+                    reply,
+                    AuthResult::Failed,
+                ));
             }
         }
 

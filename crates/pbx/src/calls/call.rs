@@ -202,7 +202,7 @@ impl Call {
             winner: None,
             legs: [None, None],
             media: None,
-            sdp: [LegSdp::default(), LegSdp::default()],
+            sdp: [LegSdp::new(0), LegSdp::new(0)],
             offer: None,
             codecs: Vec::new(),
             retransmit: [None, None],
