@@ -703,3 +703,6 @@ fn bandwidth(lines: &[Line], kind: &str) -> Option<u64> {
             .flatten()
     })
 }
+
+#[cfg(test)]
+mod tests;

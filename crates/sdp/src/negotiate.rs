@@ -356,3 +356,6 @@ fn reject_in_answer(m: &mut MediaDescription, offered: &MediaDescription) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

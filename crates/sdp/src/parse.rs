@@ -238,3 +238,6 @@ fn parse_media(value: &str, number: usize, limits: &Limits) -> Result<MediaDescr
         lines: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -291,3 +291,6 @@ fn insert_session_line(lines: &mut Vec<Line>, line: Line) {
         .unwrap_or(lines.len());
     lines.insert(at, line);
 }
+
+#[cfg(test)]
+mod tests;
