@@ -33,6 +33,8 @@ pub struct Config {
     pub registrar: RegistrarSection,
     /// Brute-force and flood protection.
     pub guard: GuardSection,
+    /// Calls between extensions.
+    pub calls: CallsSection,
     /// Domains and users to create or update at start-up (upserted into the store).
     #[serde(rename = "domain")]
     pub domains: Vec<DomainSection>,
@@ -56,6 +58,7 @@ impl Default for Config {
             log: LogSection::default(),
             registrar: RegistrarSection::default(),
             guard: GuardSection::default(),
+            calls: CallsSection::default(),
             domains: Vec::new(),
         }
     }
@@ -234,6 +237,46 @@ impl GuardSection {
             ban: std::time::Duration::from_secs(self.ban_secs),
             ..pbx::GuardConfig::default()
         })
+    }
+}
+
+/// `[calls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsSection {
+    /// Seconds the callee's phones ring before the caller gets 480.
+    pub no_answer_secs: u64,
+    /// Seconds without media both ways before a call is ended; 0: never.
+    pub media_timeout_secs: u64,
+    /// The smallest session-timer interval accepted (RFC 4028 Min-SE, at least 90).
+    pub min_se: u32,
+    /// Calls at once; more get 503.
+    pub max_calls: usize,
+}
+
+impl Default for CallsSection {
+    fn default() -> Self {
+        let d = pbx::calls::CallConfig::default();
+        Self {
+            no_answer_secs: d.no_answer_timeout.as_secs(),
+            media_timeout_secs: d.media_timeout.map_or(0, |t| t.as_secs()),
+            min_se: d.min_se,
+            max_calls: d.max_calls,
+        }
+    }
+}
+
+impl CallsSection {
+    /// The call manager's settings.
+    pub fn config(&self) -> pbx::calls::CallConfig {
+        pbx::calls::CallConfig {
+            no_answer_timeout: std::time::Duration::from_secs(self.no_answer_secs.max(1)),
+            media_timeout: (self.media_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.media_timeout_secs)),
+            min_se: self.min_se.max(90),
+            max_calls: self.max_calls.max(1),
+            ..pbx::calls::CallConfig::default()
+        }
     }
 }
 

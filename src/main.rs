@@ -200,7 +200,17 @@ fn serve(c: Config) -> anyhow::Result<()> {
         let identity = pbx::Identity {
             hosts,
             server: c.sip.server_header.clone(),
-            allow: vec![sip::Method::Options, sip::Method::Register],
+            allow: vec![
+                sip::Method::Invite,
+                sip::Method::Ack,
+                sip::Method::Cancel,
+                sip::Method::Bye,
+                sip::Method::Options,
+                sip::Method::Register,
+                sip::Method::Update,
+                sip::Method::Info,
+                sip::Method::Prack,
+            ],
         };
         let mut registrar = pbx::Registrar::new(
             c.registrar.config()?,
@@ -247,6 +257,28 @@ fn serve(c: Config) -> anyhow::Result<()> {
             metrics.clone(),
             token,
         ));
+        // The media relay: its own threads, its own sockets.
+        let media = std::sync::Arc::new(media_engine(&c, local)?);
+        let sent_by = SocketAddr::new(
+            c.advertise.unwrap_or(if local.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                local.ip()
+            }),
+            local.port(),
+        );
+        let calls = pbx::calls::Calls::new(
+            c.calls.config(),
+            state.clone(),
+            media.clone(),
+            sent_by,
+            (std::time::Instant::now(), unix_now()),
+            rand::rngs::StdRng::from_os_rng(),
+        )
+        .with_advertise(c.advertise);
+        let (call_events, call_events_rx) = tokio::sync::mpsc::channel(api::WEBHOOK_CHANNEL);
+        let cdrs = tokio::spawn(log_call_events(call_events_rx));
+        let (_commands_tx, commands) = tokio::sync::mpsc::channel(64);
         let apps = net::Apps {
             answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
             registrar,
@@ -254,6 +286,9 @@ fn serve(c: Config) -> anyhow::Result<()> {
             metrics,
             guard,
             pipeline,
+            calls,
+            call_events,
+            commands,
         };
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -267,6 +302,8 @@ fn serve(c: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         run.await.context("sip server task failed")?;
+        // Every CDR is handed over before the writer may stop.
+        let _ = cdrs.await;
         // SIP has stopped and dropped its end of the event channel: the webhooks finish what
         // they hold, briefly.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), webhooks).await;
@@ -279,6 +316,41 @@ fn serve(c: Config) -> anyhow::Result<()> {
         checkpoints.await.context("checkpoint task failed")?;
         Ok(())
     })
+}
+
+/// Starts the media relay on the SIP address's family, over the configured port range.
+fn media_engine(c: &Config, sip: SocketAddr) -> anyhow::Result<net::media::MediaEngine> {
+    let ports =
+        media::PortRange::new(c.rtp.ports.lo, c.rtp.ports.hi).context("invalid RTP port range")?;
+    let mut config = net::media::MediaConfig {
+        ports,
+        ..Default::default()
+    };
+    match (sip.ip(), c.advertise) {
+        (IpAddr::V6(v6), adv) => {
+            config.bind_v4 = None;
+            config.bind_v6 = Some(v6);
+            config.advertise_v6 = adv.and_then(|a| match a {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            });
+        }
+        (IpAddr::V4(v4), adv) => {
+            config.bind_v4 = Some(v4);
+            config.advertise_v4 = adv.and_then(|a| match a {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            });
+        }
+    }
+    net::media::MediaEngine::start(config).context("cannot start the media relay")
+}
+
+/// Call events until the CDR writer is wired: logged.
+async fn log_call_events(mut rx: tokio::sync::mpsc::Receiver<pbx::calls::CallEvent>) {
+    while let Some(event) = rx.recv().await {
+        tracing::info!(?event, "call event");
+    }
 }
 
 /// SIGTERM and SIGINT, both of which stop the server cleanly.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use pbx::calls::{Action, CallEvent, Calls};
 use pbx::{
     Answers, AuthResult, Direction, Flow, Guard, Metrics, Observed, Pipeline, RegEvent, Registrar,
     Verdict,
 };
-use sip::transaction::{ClientEvent, Event, TransactionKey, TransactionLayer};
+use sip::transaction::{ClientEvent, Event, ServerEvent, TransactionKey, TransactionLayer};
 use sip::{Message, ParseError, Request, Response, StatusCode, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -35,7 +36,34 @@ pub struct Apps {
     pub guard: Arc<std::sync::Mutex<Guard>>,
     /// The interception pipeline every message passes.
     pub pipeline: Pipeline,
+    /// The call manager (B2BUA).
+    pub calls: Calls,
+    /// Where call events go: the CDR writer, then webhooks. Bounded; what it refuses waits
+    /// in the endpoint (see [`CALL_BACKLOG`]) and new calls get 503 while it is full.
+    pub call_events: mpsc::Sender<CallEvent>,
+    /// Commands from the HTTP API (hang up a call).
+    pub commands: mpsc::Receiver<CallCommand>,
 }
+
+/// A command for the call manager from outside the endpoint.
+#[derive(Debug)]
+pub enum CallCommand {
+    /// Hang up the call with this id (`POST /call/{id}/hangup`); the answer says whether
+    /// there was such a live call.
+    Hangup {
+        /// The PBX's call id.
+        id: String,
+        /// `busy` or a free-form reason.
+        reason: Option<String>,
+        /// Gets true when the call existed.
+        done: tokio::sync::oneshot::Sender<bool>,
+    },
+}
+
+/// Call events the endpoint holds when the CDR writer's channel is full. Each ended call
+/// leaves one, so while this many wait new calls are refused: CDRs are never dropped and
+/// memory stays bounded.
+pub const CALL_BACKLOG: usize = 4096;
 
 /// A TCP connection's identity within this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +104,24 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    fn from_flow(flow: &Flow) -> Self {
+        Self {
+            link: flow.conn.map_or(Link::Udp, |c| Link::Tcp(ConnId(c))),
+            remote: flow.remote,
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        Flow {
+            transport: self.transport(),
+            remote: self.remote,
+            conn: match self.link {
+                Link::Udp => None,
+                Link::Tcp(conn) => Some(conn.0),
+            },
+        }
+    }
+
     fn transport(&self) -> Transport {
         match self.link {
             Link::Udp => Transport::Udp,
@@ -95,6 +141,8 @@ pub(crate) struct Endpoint {
     pings: HashMap<TransactionKey, (String, String, String)>,
     /// Host and port for the Via of requests we send.
     sent_by: String,
+    /// Call events the CDR writer could not take yet, oldest first.
+    backlog: std::collections::VecDeque<CallEvent>,
 }
 
 impl Endpoint {
@@ -120,6 +168,7 @@ impl Endpoint {
             transactions,
             pings: HashMap::new(),
             sent_by,
+            backlog: std::collections::VecDeque::new(),
         }
     }
 
@@ -134,20 +183,54 @@ impl Endpoint {
         // Binding expiry is checked once a second.
         let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (_, closed) = mpsc::channel(1);
+        let mut commands = std::mem::replace(&mut self.apps.commands, closed);
+        // After the shutdown signal: live calls get BYE, and the endpoint keeps running until
+        // they are gone or this moment passes.
+        let mut stopping: Option<Instant> = None;
         loop {
-            let deadline = self.transactions.poll_timeout();
+            if let Some(until) = stopping
+                && (self.apps.calls.is_empty() || Instant::now() >= until)
+            {
+                break;
+            }
+            let deadline = match (
+                self.transactions.poll_timeout(),
+                self.apps.calls.poll_timeout(),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => break,
+                _ = shutdown.changed(), if stopping.is_none() => {
+                    let now = Instant::now();
+                    stopping = Some(now + SHUTDOWN_GRACE);
+                    self.apps.calls.shutdown(now);
+                    self.drain().await;
+                }
+                _ = sleep_until(stopping.filter(|_| !self.apps.calls.is_empty())) => {}
                 _ = housekeeping.tick() => {
                     let events = self.apps.registrar.expire(unix_now());
                     self.report(events);
                     self.send_keepalives().await;
-                }
-                _ = sleep_until(deadline) => {
-                    self.transactions.handle_timeout(Instant::now());
+                    self.apps.calls.check_media(Instant::now());
+                    self.flush_backlog();
                     self.drain().await;
                 }
+                _ = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.transactions.handle_timeout(now);
+                    self.apps.calls.handle_timeout(now);
+                    self.drain().await;
+                }
+                Some(cmd) = commands.recv() => match cmd {
+                    CallCommand::Hangup { id, reason, done } => {
+                        let found = self.apps.calls.hangup(Instant::now(), &id, reason.as_deref());
+                        let _ = done.send(found);
+                        self.drain().await;
+                    }
+                },
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, remote)) => {
                         let peer = Peer { link: Link::Udp, remote };
@@ -173,6 +256,13 @@ impl Endpoint {
                         self.report(events);
                     }
                 },
+            }
+        }
+        // CDRs the writer could not take yet: wait for it now (it runs until we are gone).
+        while let Some(event) = self.backlog.pop_front() {
+            if self.apps.call_events.send(event).await.is_err() {
+                tracing::error!("call event writer gone; CDRs not written");
+                break;
             }
         }
         tracing::debug!("sip endpoint stopped");
@@ -240,8 +330,8 @@ impl Endpoint {
         }
     }
 
-    /// Sends what the transaction layer has queued and serves its events, until both are
-    /// empty (answering an event can queue more).
+    /// Sends what the transaction layer and the call manager have queued and serves their
+    /// events, until all are empty (answering an event can queue more).
     async fn drain(&mut self) {
         loop {
             while let Some(t) = self.transactions.poll_transmit() {
@@ -250,27 +340,22 @@ impl Endpoint {
                         .handle_transport_error(Instant::now(), &t.key);
                 }
             }
+            if let Some(action) = self.apps.calls.poll_action() {
+                self.act(action).await;
+                continue;
+            }
             let Some(event) = self.transactions.poll_event() else {
                 return;
             };
+            let now = Instant::now();
             match event {
                 Event::Request {
                     key,
                     request,
+                    source,
                     cancels,
                     ..
-                } => {
-                    // REGISTER never reaches the transaction layer (see on_bytes).
-                    let answer = match cancels {
-                        Some(_) => Some(self.apps.answers.cancel_matched(&request)),
-                        None => self.apps.answers.handle_request(&request),
-                    };
-                    if let Some(resp) = answer
-                        && let Err(e) = self.transactions.respond(Instant::now(), &key, resp)
-                    {
-                        tracing::debug!(error = %e, "answer not sent");
-                    }
-                }
+                } => self.on_request(now, key, request, source, cancels),
                 // Over the transaction limit: refuse without keeping state.
                 Event::Refused {
                     request, source, ..
@@ -281,31 +366,160 @@ impl Endpoint {
                     resp.head.headers.push(sip::HeaderName::RetryAfter, "5");
                     self.send(source, resp.to_bytes().into(), false).await;
                 }
-                // No dialogs and no client transactions of our own yet: ACKs for 2xx and
-                // responses that match nothing have nowhere to go (RFC 3261 section 18.1.2).
-                Event::StrayAck { .. } | Event::StrayResponse { .. } => {}
-                Event::Client { key, event } => self.keepalive_event(&key, &event),
-
+                // The ACK for a 2xx has its own branch: it belongs to the call's dialog.
+                Event::StrayAck { request, .. } => self.apps.calls.handle_ack(now, &request),
+                Event::Server {
+                    event: ServerEvent::Ack(request),
+                    ..
+                } => self.apps.calls.handle_ack(now, &request),
+                Event::StrayResponse { response, .. } => {
+                    self.apps.calls.handle_stray_response(now, &response);
+                }
+                Event::Client { key, event } => {
+                    if self.pings.contains_key(&key) {
+                        self.keepalive_event(&key, &event);
+                    } else {
+                        self.apps.calls.handle_client_event(now, &key, event);
+                    }
+                }
                 Event::Server { key, event } => tracing::trace!(?key, ?event, "server transaction"),
             }
         }
     }
 
-    /// Runs a REGISTER through the registrar, with the flow it arrived on.
-    fn register(&mut self, request: &Request, source: Peer) -> Response {
-        let flow = Flow {
-            transport: source.transport(),
-            remote: source.remote,
-            conn: match source.link {
-                Link::Udp => None,
-                Link::Tcp(conn) => Some(conn.0),
-            },
+    /// A new request in a server transaction: the call manager's (a new INVITE, a request in
+    /// one of its dialogs, the CANCEL of its INVITE), or the PBX's own answers.
+    fn on_request(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        request: Request,
+        source: Peer,
+        cancels: Option<TransactionKey>,
+    ) {
+        // REGISTER never reaches the transaction layer (see on_bytes).
+        let flow = source.flow();
+        let inbound = |request| pbx::calls::Inbound {
+            key: key.clone(),
+            request,
+            flow: flow.clone(),
         };
-        let outcome = self
-            .apps
-            .registrar
-            .handle_register(unix_now(), request, flow);
-        if outcome.auth == AuthResult::Failed {
+        if request.method == sip::Method::Cancel {
+            if cancels
+                .as_ref()
+                .is_some_and(|k| self.apps.calls.owns_invite(k))
+            {
+                self.apps
+                    .calls
+                    .handle_request(now, inbound(request), cancels);
+                return;
+            }
+        } else if self.apps.calls.owns_dialog(&request) {
+            self.apps.calls.handle_request(now, inbound(request), None);
+            return;
+        } else if request.method == sip::Method::Invite && request.head.to.tag().is_none() {
+            if let Some(refusal) = self.apps.answers.precheck(&request) {
+                self.respond(&key, refusal);
+                return;
+            }
+            if self.backlog.len() >= CALL_BACKLOG {
+                let mut resp = Response::to_request(&request, StatusCode::SERVICE_UNAVAILABLE);
+                resp.head
+                    .to
+                    .params
+                    .set("tag", Some(self.apps.answers.tag()));
+                self.respond(&key, resp);
+                return;
+            }
+            let outcome = self
+                .apps
+                .registrar
+                .authenticate_caller(unix_now(), &request);
+            let auth = match &outcome {
+                Ok(_) => AuthResult::Succeeded,
+                Err(o) => o.auth,
+            };
+            self.record_auth(&request, source, auth);
+            match outcome {
+                Ok(caller) => self.apps.calls.handle_invite(now, caller, inbound(request)),
+                Err(o) => self.respond(&key, o.response),
+            }
+            return;
+        } else if request.head.to.tag().is_some() && request.method != sip::Method::Ack {
+            //= https://www.rfc-editor.org/rfc/rfc3261#section-12.2.2
+            //# If the UAS wishes to reject the request because it does not wish to
+            //# recreate the dialog, it MUST respond to the request with a 481
+            let mut resp = Response::to_request(&request, StatusCode::CALL_DOES_NOT_EXIST);
+            resp.reason = "Call/Transaction Does Not Exist".into();
+            self.respond(&key, resp);
+            return;
+        }
+        let answer = match cancels {
+            Some(_) => Some(self.apps.answers.cancel_matched(&request)),
+            None => self.apps.answers.handle_request(&request),
+        };
+        if let Some(resp) = answer {
+            self.respond(&key, resp);
+        }
+    }
+
+    fn respond(&mut self, key: &TransactionKey, response: Response) {
+        if let Err(e) = self.transactions.respond(Instant::now(), key, response) {
+            tracing::debug!(error = %e, "answer not sent");
+        }
+    }
+
+    /// Carries out one action of the call manager.
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::Respond { key, response } => self.respond(&key, response),
+            Action::Request { request, to } => {
+                let peer = Peer::from_flow(&to);
+                let key = TransactionKey::client_for_request(&request);
+                if let Err(e) =
+                    self.transactions
+                        .send_request(Instant::now(), request, peer, peer.transport())
+                {
+                    tracing::debug!(error = %e, "call request not sent");
+                    if let Some(key) = key {
+                        self.apps.calls.handle_client_event(
+                            Instant::now(),
+                            &key,
+                            ClientEvent::TransportError,
+                        );
+                    }
+                }
+            }
+            Action::Send { message, to } => {
+                let peer = Peer::from_flow(&to);
+                self.send(peer, message.to_bytes().into(), false).await;
+            }
+            Action::Event(event) => {
+                self.backlog.push_back(event);
+                self.flush_backlog();
+            }
+        }
+    }
+
+    /// Hands waiting call events to the CDR writer, oldest first, as far as it takes them.
+    fn flush_backlog(&mut self) {
+        while let Some(event) = self.backlog.pop_front() {
+            match self.apps.call_events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    self.backlog.push_front(event);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    tracing::error!("call event writer gone; CDR not written");
+                }
+            }
+        }
+    }
+
+    /// Tells the brute-force guard how a request's authentication went.
+    fn record_auth(&mut self, request: &Request, source: Peer, auth: AuthResult) {
+        if auth == AuthResult::Failed {
             Metrics::inc(&self.apps.metrics.auth_failures);
         }
         let had_credentials = request.head.get(&sip::HeaderName::Authorization).is_some();
@@ -313,12 +527,17 @@ impl Endpoint {
             .guard
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record_auth(
-                source.remote.ip(),
-                Instant::now(),
-                outcome.auth,
-                had_credentials,
-            );
+            .record_auth(source.remote.ip(), Instant::now(), auth, had_credentials);
+    }
+
+    /// Runs a REGISTER through the registrar, with the flow it arrived on.
+    fn register(&mut self, request: &Request, source: Peer) -> Response {
+        let flow = source.flow();
+        let outcome = self
+            .apps
+            .registrar
+            .handle_register(unix_now(), request, flow);
+        self.record_auth(request, source, outcome.auth);
         self.report(outcome.events);
         outcome.response
     }
@@ -425,6 +644,9 @@ impl Endpoint {
         }
     }
 }
+
+/// How long the endpoint waits for live calls to end after the shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Wall-clock time as Unix seconds, for binding expiry and nonce ages.
 fn unix_now() -> u64 {

@@ -8,8 +8,9 @@
 #![warn(missing_docs)]
 
 mod endpoint;
+pub mod media;
 mod sip_server;
 mod tcp;
 
-pub use endpoint::Apps;
+pub use endpoint::{Apps, CALL_BACKLOG, CallCommand};
 pub use sip_server::{BindError, SipConfig, SipServer};

@@ -212,7 +212,12 @@ Content-Length: 0
 ";
 
     fn via() -> Via {
-        Via::new(Transport::Udp, crate::Host::parse("127.0.0.1").unwrap(), Some(5060), "z9hG4bKx")
+        Via::new(
+            Transport::Udp,
+            crate::Host::parse("127.0.0.1").unwrap(),
+            Some(5060),
+            "z9hG4bKx",
+        )
     }
 
     #[test]
