@@ -1,0 +1,837 @@
+//! The media engine: the sockets and threads behind [`media::MediaControl`].
+//!
+//! # Threading
+//!
+//! A few dedicated relay threads (one by default, [`MediaConfig::workers`]), each with its own
+//! epoll instance (mio) and its own share of the sessions. A session lives on one thread for
+//! its whole life: that thread owns its four sockets and its [`media::Session`] core, so the
+//! packet path takes no lock, touches no atomic per packet, allocates nothing, and wakes no
+//! task. One `epoll_wait` returns up to 1,024 ready sockets; each is drained (up to 32
+//! packets, then it waits its turn again) with `recvfrom` into one 64 KiB buffer per thread,
+//! the core decides, and `sendto` relays the same bytes.
+//!
+//! Why not one tokio task per session: every packet would then pay a task wake-up and a trip
+//! through tokio's scheduler on top of the same system calls, on the runtime that also serves
+//! SIP; measured in `bench/media` (`RESULTS.md`, "Media relay"), the dedicated threads spend
+//! less CPU per packet and keep media latency away from SIP bursts.
+//!
+//! The control side ([`MediaControl`] methods, called from the call manager's tasks) binds and
+//! closes sockets under one mutex and passes commands to the owning thread over a bounded
+//! queue, waking it through mio's waker. `open` fails with `Busy` when the queue is full;
+//! later commands for an admitted session wait for room instead of being lost. Statistics are
+//! published by each thread every [`MediaConfig::stats_interval`] into a per-session cell that
+//! [`MediaControl::stats`] reads; global counters for `/metrics` are atomics added to once per
+//! poll round.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use media::{
+    AddressFamily, Component, Direction, DropReason, Leg, LegRemote, LocalLeg, MediaControl,
+    MediaError, PortAllocator, PortPair, PortRange, PtMap, Session, SessionId, SessionInfo,
+    SessionOptions, SessionStats, Verdict,
+};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+/// How the media engine binds and runs.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// IPv4 address the sockets bind to; `None` disables IPv4 legs.
+    pub bind_v4: Option<Ipv4Addr>,
+    /// IPv6 address the sockets bind to (IPv6 only, `IPV6_V6ONLY`); `None` disables IPv6 legs.
+    pub bind_v6: Option<Ipv6Addr>,
+    /// The IPv4 address put in SDP (`--advertise`), when the bind address is unspecified or
+    /// the PBX sits behind a 1:1 NAT.
+    pub advertise_v4: Option<Ipv4Addr>,
+    /// The IPv6 address put in SDP.
+    pub advertise_v6: Option<Ipv6Addr>,
+    /// Ports for RTP/RTCP pairs (`--rtp-ports`).
+    pub ports: PortRange,
+    /// How long a released pair waits before another session gets it.
+    pub quarantine: Duration,
+    /// Relay threads.
+    pub workers: usize,
+    /// Most sessions open at once (each needs two port pairs); `open` beyond it fails with
+    /// `TooManySessions`.
+    pub max_sessions: usize,
+    /// `SO_RCVBUF`/`SO_SNDBUF` asked for each socket; `None` keeps the kernel's default
+    /// (about 208 KiB, some 1,200 G.711 packets: far more than a 20 ms stream can queue).
+    pub socket_buffer: Option<usize>,
+    /// How often each relay thread publishes per-session statistics for `stats`.
+    pub stats_interval: Duration,
+    /// Commands queued per relay thread before `open` answers `Busy`.
+    pub command_queue: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            bind_v4: Some(Ipv4Addr::UNSPECIFIED),
+            bind_v6: None,
+            advertise_v4: None,
+            advertise_v6: None,
+            ports: PortRange::default(),
+            quarantine: Duration::from_secs(10),
+            workers: 1,
+            max_sessions: 2500,
+            socket_buffer: None,
+            stats_interval: Duration::from_millis(100),
+            command_queue: 4096,
+        }
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaStartError {
+    /// Neither an IPv4 nor an IPv6 bind address.
+    #[error("media engine has no bind address")]
+    NoAddress,
+    /// Zero workers, or a zero session bound.
+    #[error("invalid media configuration: {0}")]
+    Config(&'static str),
+    /// The poller, its waker or a thread could not be created.
+    #[error("cannot start media relay thread")]
+    Io(#[from] io::Error),
+}
+
+/// Global counters for `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    relayed: AtomicU64,
+    dropped: AtomicU64,
+    active: AtomicU64,
+}
+
+/// Packets the relay threads take from one socket before serving the others.
+const DRAIN_BUDGET: usize = 32;
+/// Ready sockets handled per `epoll_wait`.
+const EVENTS: usize = 1024;
+/// Port pairs tried per leg when pairs turn out to be held by another process.
+const BIND_TRIES: usize = 64;
+/// Large enough for any UDP datagram, so nothing is ever truncated.
+const RECV_BUFFER: usize = 65536;
+const WAKER: Token = Token(usize::MAX);
+
+/// The media engine: relay threads, sockets, port allocation. Implements [`MediaControl`].
+///
+/// Dropping it stops its threads, closes every socket and so releases every port.
+pub struct MediaEngine {
+    config: MediaConfig,
+    control: Mutex<Control>,
+    workers: Vec<WorkerHandle>,
+    counters: Arc<Counters>,
+}
+
+struct WorkerHandle {
+    tx: SyncSender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Control {
+    allocator: PortAllocator,
+    sessions: HashMap<SessionId, Entry>,
+    next_id: u64,
+    /// Sessions per worker.
+    load: Vec<usize>,
+}
+
+struct Entry {
+    worker: usize,
+    pairs: [PortPair; 2],
+    stats: Arc<Mutex<SessionStats>>,
+}
+
+enum Command {
+    Open(Box<NewSession>),
+    SetRemote(SessionId, Leg, LegRemote),
+    SetPtMap(SessionId, Direction, Box<PtMap>),
+    Close(SessionId),
+    Shutdown,
+}
+
+struct NewSession {
+    id: SessionId,
+    session: Session,
+    sockets: [[UdpSocket; 2]; 2],
+    stats: Arc<Mutex<SessionStats>>,
+}
+
+impl std::fmt::Debug for MediaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaEngine")
+            .field("config", &self.config)
+            .field("active_sessions", &self.active_sessions())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaEngine {
+    /// Starts the relay threads. Sockets are bound per session, by `open`.
+    pub fn start(config: MediaConfig) -> Result<Self, MediaStartError> {
+        if config.bind_v4.is_none() && config.bind_v6.is_none() {
+            return Err(MediaStartError::NoAddress);
+        }
+        if config.workers == 0 {
+            return Err(MediaStartError::Config("workers must be at least 1"));
+        }
+        if config.max_sessions == 0 || config.command_queue == 0 {
+            return Err(MediaStartError::Config(
+                "max_sessions and command_queue must be > 0",
+            ));
+        }
+        let counters = Arc::new(Counters::default());
+        let guard = LoopGuard::new(&config);
+        let mut workers = Vec::with_capacity(config.workers);
+        for n in 0..config.workers {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (tx, rx) = sync_channel(config.command_queue);
+            let worker = Worker {
+                poll,
+                rx,
+                slots: Vec::new(),
+                free: Vec::new(),
+                by_id: HashMap::new(),
+                counters: Arc::clone(&counters),
+                guard: guard.clone(),
+                stats_interval: config.stats_interval,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("media-relay-{n}"))
+                .spawn(move || worker.run())?;
+            workers.push(WorkerHandle {
+                tx,
+                waker,
+                thread: Some(thread),
+            });
+        }
+        let control = Control {
+            allocator: PortAllocator::new(config.ports, config.quarantine),
+            sessions: HashMap::new(),
+            next_id: 0,
+            load: vec![0; config.workers],
+        };
+        Ok(Self {
+            config,
+            control: Mutex::new(control),
+            workers,
+            counters,
+        })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &MediaConfig {
+        &self.config
+    }
+
+    /// Packets relayed since start (`switchboard_rtp_packets_relayed_total`).
+    pub fn packets_relayed(&self) -> u64 {
+        self.counters.relayed.load(Ordering::Relaxed)
+    }
+
+    /// Packets dropped since start, for any reason
+    /// (`switchboard_rtp_packets_dropped_total`).
+    pub fn packets_dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Sessions open now.
+    pub fn active_sessions(&self) -> u64 {
+        self.counters.active.load(Ordering::Relaxed)
+    }
+
+    /// Port pairs in use now.
+    pub fn ports_in_use(&self) -> usize {
+        self.lock().allocator.in_use()
+    }
+
+    /// Port pairs released and still in quarantine.
+    pub fn ports_quarantined(&self) -> usize {
+        self.lock().allocator.quarantined(Instant::now())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bind_ip(&self, family: AddressFamily) -> Result<IpAddr, MediaError> {
+        match family {
+            AddressFamily::V4 => self.config.bind_v4.map(IpAddr::V4),
+            AddressFamily::V6 => self.config.bind_v6.map(IpAddr::V6),
+        }
+        .ok_or(MediaError::FamilyDisabled(family))
+    }
+
+    fn local(&self, bound: IpAddr, pair: PortPair) -> LocalLeg {
+        let ip = match bound {
+            IpAddr::V4(_) => self.config.advertise_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.config.advertise_v6.map(IpAddr::V6),
+        }
+        .unwrap_or(bound);
+        LocalLeg {
+            rtp: SocketAddr::new(ip, pair.rtp()),
+            rtcp: SocketAddr::new(ip, pair.rtcp()),
+        }
+    }
+
+    /// Binds a free pair on `ip`, skipping pairs another process holds.
+    fn bind_pair(
+        &self,
+        allocator: &mut PortAllocator,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<(PortPair, [UdpSocket; 2]), MediaError> {
+        for _ in 0..BIND_TRIES {
+            let pair = allocator.allocate(now).ok_or(MediaError::NoPorts)?;
+            let rtp = bind_udp(SocketAddr::new(ip, pair.rtp()), self.config.socket_buffer);
+            let rtcp = bind_udp(SocketAddr::new(ip, pair.rtcp()), self.config.socket_buffer);
+            match (rtp, rtcp) {
+                (Ok(rtp), Ok(rtcp)) => return Ok((pair, [rtp, rtcp])),
+                (Err(e), _) | (_, Err(e)) => {
+                    allocator.release_unusable(pair, now);
+                    if e.kind() != io::ErrorKind::AddrInUse {
+                        return Err(MediaError::Bind {
+                            addr: SocketAddr::new(ip, pair.rtp()),
+                            kind: e.kind(),
+                        });
+                    }
+                    tracing::debug!(?pair, "media port pair taken by another process, skipped");
+                }
+            }
+        }
+        Err(MediaError::NoPorts)
+    }
+
+    /// Queues a command for an admitted session, waiting for room rather than losing it.
+    fn command(&self, id: SessionId, cmd: impl FnOnce() -> Command) -> Result<(), MediaError> {
+        let worker = {
+            let control = self.lock();
+            control
+                .sessions
+                .get(&id)
+                .ok_or(MediaError::UnknownSession(id))?
+                .worker
+        };
+        self.send(worker, cmd())
+    }
+
+    fn send(&self, worker: usize, cmd: Command) -> Result<(), MediaError> {
+        let handle = self.workers.get(worker).ok_or(MediaError::Stopped)?;
+        handle.tx.send(cmd).map_err(|_| MediaError::Stopped)?;
+        // A failed wake means the thread is gone; the send above would have failed first.
+        let _ = handle.waker.wake();
+        Ok(())
+    }
+}
+
+impl MediaControl for MediaEngine {
+    fn open(&self, options: SessionOptions) -> Result<SessionInfo, MediaError> {
+        let ips = [
+            self.bind_ip(options.family[0])?,
+            self.bind_ip(options.family[1])?,
+        ];
+        let now = Instant::now();
+        let mut control = self.lock();
+        if control.sessions.len() >= self.config.max_sessions {
+            return Err(MediaError::TooManySessions {
+                limit: self.config.max_sessions,
+            });
+        }
+        let (pair_a, sockets_a) = self.bind_pair(&mut control.allocator, ips[0], now)?;
+        let (pair_b, sockets_b) = match self.bind_pair(&mut control.allocator, ips[1], now) {
+            Ok(b) => b,
+            Err(e) => {
+                control.allocator.release(pair_a, now);
+                return Err(e);
+            }
+        };
+        let worker = (0..self.workers.len())
+            .min_by_key(|&w| control.load[w])
+            .unwrap_or(0);
+        control.next_id += 1;
+        let id = SessionId(control.next_id);
+        let stats = Arc::new(Mutex::new(SessionStats::default()));
+        let new = NewSession {
+            id,
+            session: Session::new(options.core),
+            sockets: [sockets_a, sockets_b],
+            stats: Arc::clone(&stats),
+        };
+        let handle = &self.workers[worker];
+        if let Err(e) = handle.tx.try_send(Command::Open(Box::new(new))) {
+            control.allocator.release(pair_a, now);
+            control.allocator.release(pair_b, now);
+            return Err(match e {
+                TrySendError::Full(_) => MediaError::Busy,
+                TrySendError::Disconnected(_) => MediaError::Stopped,
+            });
+        }
+        let _ = handle.waker.wake();
+        control.sessions.insert(
+            id,
+            Entry {
+                worker,
+                pairs: [pair_a, pair_b],
+                stats,
+            },
+        );
+        control.load[worker] += 1;
+        self.counters
+            .active
+            .store(control.sessions.len() as u64, Ordering::Relaxed);
+        let info = SessionInfo {
+            id,
+            legs: [self.local(ips[0], pair_a), self.local(ips[1], pair_b)],
+        };
+        tracing::debug!(%id, a = %info.legs[0].rtp, b = %info.legs[1].rtp, "media session open");
+        Ok(info)
+    }
+
+    fn set_remote(&self, id: SessionId, leg: Leg, remote: LegRemote) -> Result<(), MediaError> {
+        self.command(id, || Command::SetRemote(id, leg, remote))
+    }
+
+    fn set_pt_map(
+        &self,
+        id: SessionId,
+        direction: Direction,
+        map: PtMap,
+    ) -> Result<(), MediaError> {
+        self.command(id, || Command::SetPtMap(id, direction, Box::new(map)))
+    }
+
+    fn stats(&self, id: SessionId) -> Option<SessionStats> {
+        let cell = Arc::clone(&self.lock().sessions.get(&id)?.stats);
+        let stats = *cell.lock().unwrap_or_else(|e| e.into_inner());
+        Some(stats)
+    }
+
+    fn close(&self, id: SessionId) -> Result<(), MediaError> {
+        let now = Instant::now();
+        let worker = {
+            let mut control = self.lock();
+            let entry = control
+                .sessions
+                .remove(&id)
+                .ok_or(MediaError::UnknownSession(id))?;
+            for pair in entry.pairs {
+                control.allocator.release(pair, now);
+            }
+            control.load[entry.worker] = control.load[entry.worker].saturating_sub(1);
+            self.counters
+                .active
+                .store(control.sessions.len() as u64, Ordering::Relaxed);
+            entry.worker
+        };
+        tracing::debug!(%id, "media session closed");
+        self.send(worker, Command::Close(id))
+    }
+}
+
+impl Drop for MediaEngine {
+    fn drop(&mut self) {
+        for handle in &self.workers {
+            let _ = handle.tx.send(Command::Shutdown);
+            let _ = handle.waker.wake();
+        }
+        for handle in &mut self.workers {
+            if let Some(thread) = handle.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Binds one non-blocking UDP socket (IPv6 only for IPv6 addresses).
+fn bind_udp(addr: SocketAddr, buffer: Option<usize>) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if let Some(size) = buffer {
+        // Best effort: the kernel caps these at rmem_max/wmem_max.
+        let _ = socket.set_recv_buffer_size(size);
+        let _ = socket.set_send_buffer_size(size);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(socket.into()))
+}
+
+/// Destinations that are the relay itself: an SDP naming our own ports must not make a
+/// packet loop between our sockets.
+#[derive(Debug, Clone)]
+struct LoopGuard {
+    ports: PortRange,
+    ips: Vec<IpAddr>,
+    any_local: bool,
+}
+
+impl LoopGuard {
+    fn new(config: &MediaConfig) -> Self {
+        let mut ips = Vec::new();
+        let mut any_local = false;
+        for ip in [
+            config.bind_v4.map(IpAddr::V4),
+            config.bind_v6.map(IpAddr::V6),
+            config.advertise_v4.map(IpAddr::V4),
+            config.advertise_v6.map(IpAddr::V6),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            any_local |= ip.is_unspecified();
+            ips.push(ip);
+        }
+        Self {
+            ports: config.ports,
+            ips,
+            any_local,
+        }
+    }
+
+    fn is_own(&self, to: SocketAddr) -> bool {
+        if !self.ports.contains(to.port()) {
+            return false;
+        }
+        let ip = to.ip().to_canonical();
+        self.ips.contains(&ip) || (self.any_local && (ip.is_loopback() || ip.is_unspecified()))
+    }
+}
+
+/// One relay thread: its poller, its sessions, its command queue.
+struct Worker {
+    poll: Poll,
+    rx: Receiver<Command>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    by_id: HashMap<SessionId, usize>,
+    counters: Arc<Counters>,
+    guard: LoopGuard,
+    stats_interval: Duration,
+}
+
+struct Slot {
+    session: Session,
+    sockets: [[UdpSocket; 2]; 2],
+    stats: Arc<Mutex<SessionStats>>,
+}
+
+/// Counts of one poll round, added to the global atomics once per round.
+#[derive(Default)]
+struct Round {
+    relayed: u64,
+    dropped: u64,
+}
+
+fn token(slot: usize, leg: usize, component: usize) -> Token {
+    Token(slot << 2 | leg << 1 | component)
+}
+
+const LEGS: [Leg; 2] = [Leg::A, Leg::B];
+const COMPONENTS: [Component; 2] = [Component::Rtp, Component::Rtcp];
+
+impl Worker {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        let mut buf = vec![0u8; RECV_BUFFER].into_boxed_slice();
+        // Sockets that still had packets when their budget ran out; served next round.
+        let mut again: Vec<Token> = Vec::with_capacity(EVENTS);
+        let mut serving: Vec<Token> = Vec::with_capacity(EVENTS);
+        let mut next_publish = Instant::now() + self.stats_interval;
+        loop {
+            let timeout = if again.is_empty() {
+                next_publish.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::error!(error = %e, "media relay poll failed; relay thread stops");
+                return;
+            }
+            let now = Instant::now();
+            let mut round = Round::default();
+            serving.clear();
+            serving.extend(events.iter().map(|e| e.token()));
+            serving.append(&mut again);
+            for &token in &serving {
+                if token == WAKER {
+                    if !self.commands() {
+                        return;
+                    }
+                } else if self.drain(token, now, &mut buf, &mut round) {
+                    again.push(token);
+                }
+            }
+            if round.relayed > 0 {
+                self.counters
+                    .relayed
+                    .fetch_add(round.relayed, Ordering::Relaxed);
+            }
+            if round.dropped > 0 {
+                self.counters
+                    .dropped
+                    .fetch_add(round.dropped, Ordering::Relaxed);
+            }
+            if now >= next_publish {
+                self.publish();
+                next_publish = now + self.stats_interval;
+            }
+        }
+    }
+
+    /// Relays what is queued on one socket, up to the budget. True: budget spent, more may
+    /// be waiting.
+    fn drain(&mut self, token: Token, now: Instant, buf: &mut [u8], round: &mut Round) -> bool {
+        let (index, leg, component) = (
+            token.0 >> 2,
+            LEGS[token.0 >> 1 & 1],
+            COMPONENTS[token.0 & 1],
+        );
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
+            return false;
+        };
+        for _ in 0..DRAIN_BUDGET {
+            let (len, source) = match slot.sockets[leg.index()][component.index()].recv_from(buf) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                // An ICMP error reported on the socket, or an interrupted call: try again.
+                Err(_) => continue,
+            };
+            let Some(packet) = buf.get_mut(..len) else {
+                continue;
+            };
+            match slot.session.on_packet(leg, component, source, now, packet) {
+                Verdict::Forward {
+                    kind,
+                    via,
+                    component: out,
+                    to,
+                } => {
+                    let reason = if self.guard.is_own(to) {
+                        Some(DropReason::Loop)
+                    } else {
+                        match slot.sockets[via.index()][out.index()].send_to(packet, to) {
+                            Ok(_) => None,
+                            Err(_) => Some(DropReason::SendFailed),
+                        }
+                    };
+                    match reason {
+                        None => round.relayed += 1,
+                        Some(reason) => {
+                            slot.session.record_drop(leg, kind, len, reason);
+                            round.dropped += 1;
+                        }
+                    }
+                }
+                Verdict::Drop(_) => round.dropped += 1,
+            }
+        }
+        true
+    }
+
+    /// Applies queued commands. False: shut down.
+    fn commands(&mut self) -> bool {
+        loop {
+            let cmd = match self.rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            };
+            match cmd {
+                Command::Open(new) => self.open(*new),
+                Command::SetRemote(id, leg, remote) => {
+                    if let Some(slot) = self.slot(id) {
+                        slot.session.set_remote(leg, remote);
+                    }
+                }
+                Command::SetPtMap(id, direction, map) => {
+                    if let Some(slot) = self.slot(id) {
+                        slot.session.set_pt_map(direction, *map);
+                    }
+                }
+                Command::Close(id) => {
+                    if let Some(index) = self.by_id.remove(&id) {
+                        // Dropping the sockets closes them, which also removes them from epoll.
+                        if let Some(slot) = self.slots.get_mut(index).and_then(Option::take) {
+                            *slot.stats.lock().unwrap_or_else(|e| e.into_inner()) =
+                                slot.session.stats();
+                        }
+                        self.free.push(index);
+                    }
+                }
+                Command::Shutdown => return false,
+            }
+        }
+    }
+
+    fn slot(&mut self, id: SessionId) -> Option<&mut Slot> {
+        let index = *self.by_id.get(&id)?;
+        self.slots.get_mut(index)?.as_mut()
+    }
+
+    fn open(&mut self, new: NewSession) {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        let NewSession {
+            id,
+            session,
+            mut sockets,
+            stats,
+        } = new;
+        for (l, pair) in sockets.iter_mut().enumerate() {
+            for (c, socket) in pair.iter_mut().enumerate() {
+                if let Err(e) =
+                    self.poll
+                        .registry()
+                        .register(socket, token(index, l, c), Interest::READABLE)
+                {
+                    // The session stays open but deaf; its ports are released on close.
+                    tracing::error!(%id, error = %e, "cannot register media socket");
+                }
+            }
+        }
+        self.slots[index] = Some(Slot {
+            session,
+            sockets,
+            stats,
+        });
+        self.by_id.insert(id, index);
+    }
+
+    fn publish(&self) {
+        for slot in self.slots.iter().flatten() {
+            *slot.stats.lock().unwrap_or_else(|e| e.into_inner()) = slot.session.stats();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_guard_knows_our_own_addresses() {
+        let config = MediaConfig {
+            bind_v4: Some(Ipv4Addr::UNSPECIFIED),
+            advertise_v4: Some(Ipv4Addr::new(192, 0, 2, 10)),
+            ports: PortRange::new(20000, 20099).unwrap(),
+            ..MediaConfig::default()
+        };
+        let guard = LoopGuard::new(&config);
+        assert!(guard.is_own("192.0.2.10:20000".parse().unwrap()));
+        assert!(guard.is_own("127.0.0.1:20001".parse().unwrap()));
+        assert!(guard.is_own("[::ffff:127.0.0.1]:20001".parse().unwrap()));
+        assert!(!guard.is_own("127.0.0.1:40000".parse().unwrap()));
+        assert!(!guard.is_own("192.0.2.11:20000".parse().unwrap()));
+        let config = MediaConfig {
+            bind_v4: Some(Ipv4Addr::LOCALHOST),
+            ..config
+        };
+        let guard = LoopGuard::new(&config);
+        assert!(!guard.is_own("127.0.0.2:20000".parse().unwrap()));
+        assert!(guard.is_own("127.0.0.1:20000".parse().unwrap()));
+    }
+
+    #[test]
+    fn start_refuses_bad_config() {
+        let none = MediaConfig {
+            bind_v4: None,
+            ..MediaConfig::default()
+        };
+        assert!(matches!(
+            MediaEngine::start(none),
+            Err(MediaStartError::NoAddress)
+        ));
+        let zero = MediaConfig {
+            workers: 0,
+            ..MediaConfig::default()
+        };
+        assert!(matches!(
+            MediaEngine::start(zero),
+            Err(MediaStartError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn disabled_family_and_unknown_session() {
+        let engine = MediaEngine::start(MediaConfig {
+            bind_v4: Some(Ipv4Addr::LOCALHOST),
+            ports: PortRange::new(21000, 21099).unwrap(),
+            ..MediaConfig::default()
+        })
+        .unwrap();
+        let v6 = SessionOptions::new().with_family(Leg::B, AddressFamily::V6);
+        assert_eq!(
+            engine.open(v6).unwrap_err(),
+            MediaError::FamilyDisabled(AddressFamily::V6)
+        );
+        assert_eq!(engine.ports_in_use(), 0);
+        let id = SessionId(42);
+        assert_eq!(
+            engine.close(id).unwrap_err(),
+            MediaError::UnknownSession(id)
+        );
+        assert_eq!(engine.stats(id), None);
+        assert_eq!(
+            engine
+                .set_remote(
+                    id,
+                    Leg::A,
+                    LegRemote::signalling(Ipv4Addr::LOCALHOST.into())
+                )
+                .unwrap_err(),
+            MediaError::UnknownSession(id)
+        );
+    }
+
+    #[test]
+    fn sessions_bounded_and_ports_released() {
+        let engine = MediaEngine::start(MediaConfig {
+            bind_v4: Some(Ipv4Addr::LOCALHOST),
+            ports: PortRange::new(21100, 21199).unwrap(),
+            max_sessions: 2,
+            workers: 2,
+            ..MediaConfig::default()
+        })
+        .unwrap();
+        let a = engine.open(SessionOptions::new()).unwrap();
+        let b = engine.open(SessionOptions::new()).unwrap();
+        assert_eq!(
+            engine.open(SessionOptions::new()).unwrap_err(),
+            MediaError::TooManySessions { limit: 2 }
+        );
+        assert_eq!(engine.active_sessions(), 2);
+        assert_eq!(engine.ports_in_use(), 4);
+        assert_ne!(a.leg(Leg::A).rtp, b.leg(Leg::A).rtp);
+        assert_eq!(a.leg(Leg::A).rtcp.port(), a.leg(Leg::A).rtp.port() + 1);
+        assert!(engine.stats(a.id).is_some());
+        engine.close(a.id).unwrap();
+        assert_eq!(engine.active_sessions(), 1);
+        assert_eq!(engine.ports_in_use(), 2);
+        assert_eq!(engine.ports_quarantined(), 2);
+        drop(engine);
+        // Every socket is closed once the engine is gone: the ports bind again.
+        let again = std::net::UdpSocket::bind(b.leg(Leg::B).rtp).unwrap();
+        drop(again);
+    }
+}
