@@ -693,13 +693,7 @@ impl Calls {
                 let Some(fork) = call.forks.get_mut(index) else {
                     return;
                 };
-                if resp.status.code() == 100
-                    || fork.state != call::ForkState::Calling
-                        && fork.state != call::ForkState::Early
-                {
-                    return;
-                }
-                fork.state = call::ForkState::Early;
+                // A fork cancelled before it answered anything is cancelled now.
                 if fork.cancel_pending {
                     fork.cancel_pending = false;
                     let cancel = cancel_for(&fork.request);
@@ -707,6 +701,15 @@ impl Calls {
                     self.send_request(call.idx, cancel, flow, Purpose::Ours);
                     return;
                 }
+                if resp.status.code() == 100
+                    || !matches!(
+                        fork.state,
+                        call::ForkState::Calling | call::ForkState::Early
+                    )
+                {
+                    return;
+                }
+                fork.state = call::ForkState::Early;
                 if call.phase != call::Phase::Setup {
                     return;
                 }

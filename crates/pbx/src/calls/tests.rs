@@ -1,1 +1,585 @@
+//! The call manager on simulated time, against a fake relay: no sockets, no transaction
+//! layer (its events are fed by hand).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media::testing::FakeMedia;
+use rand::SeedableRng;
+use sip::transaction::{ClientEvent, TransactionKey};
+use sip::{Message, Method, Request, Response, StatusCode, Transport};
+
+use super::*;
+use crate::directory::{Domain, Secret, User};
+use crate::location::Binding;
+
+const OFFER: &str = "v=0\r\no=a 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+const ANSWER: &str = "v=0\r\no=b 2 2 IN IP4 127.0.0.20\r\ns=-\r\nc=IN IP4 127.0.0.20\r\nt=0 0\r\n\
+m=audio 5000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\n";
+
+fn a_flow() -> Flow {
+    Flow {
+        transport: Transport::Udp,
+        remote: "127.0.0.10:5070".parse().expect("addr"),
+        conn: None,
+    }
+}
+
+fn b_flow(n: u16) -> Flow {
+    Flow {
+        transport: Transport::Udp,
+        remote: format!("127.0.0.20:{}", 5080 + n).parse().expect("addr"),
+        conn: None,
+    }
+}
+
+fn binding(user: &str, n: u16) -> Binding {
+    Binding {
+        domain: "pbx.test".into(),
+        user: user.into(),
+        contact: format!("sip:{user}@127.0.0.20:{}", 5080 + n),
+        flow: b_flow(n),
+        agent: "phone".into(),
+        call_id: format!("reg{n}"),
+        cseq: 1,
+        registered_at: 0,
+        expires_at: u64::MAX,
+        outstanding_pings: 0,
+    }
+}
+
+struct Harness {
+    calls: Calls,
+    media: Arc<FakeMedia>,
+    t0: Instant,
+}
+
+fn harness(contacts: u16, config: CallConfig) -> Harness {
+    let state = Arc::new(State::default());
+    {
+        let mut dir = state.directory.write().expect("lock");
+        let secret = Secret {
+            md5: String::new(),
+            sha256: String::new(),
+        };
+        let users = ["alice", "bob", "carol"]
+            .iter()
+            .map(|u| User {
+                name: (*u).into(),
+                secret: secret.clone(),
+            })
+            .collect();
+        dir.put_domain(Domain::new("pbx.test"), Some(users));
+        let mut loc = state.location.write().expect("lock");
+        loc.set(
+            "pbx.test",
+            "bob",
+            (0..contacts).map(|n| binding("bob", n)).collect(),
+        );
+    }
+    let media = Arc::new(FakeMedia::new());
+    let t0 = Instant::now();
+    let calls = Calls::new(
+        config,
+        state,
+        media.clone(),
+        "127.0.0.1:5060".parse().expect("addr"),
+        (t0, 1_800_000_000),
+        StdRng::seed_from_u64(7),
+    );
+    Harness { calls, media, t0 }
+}
+
+fn parse_request(raw: &str) -> Request {
+    match Message::parse(raw.as_bytes()) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+fn invite(to: &str, body: Option<&str>, extra: &str) -> Request {
+    let body = body.unwrap_or("");
+    parse_request(&format!(
+        "INVITE sip:{to}@pbx.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.10:5070;branch=z9hG4bKa1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@pbx.test>;tag=at\r\nTo: <sip:{to}@pbx.test>\r\n\
+         Call-ID: a-call\r\nCSeq: 2 INVITE\r\nContact: <sip:alice@127.0.0.10:5070>\r\n{extra}\
+         {ct}Content-Length: {len}\r\n\r\n{body}",
+        ct = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        },
+        len = body.len(),
+    ))
+}
+
+fn caller() -> Caller {
+    Caller {
+        domain: "pbx.test".into(),
+        user: "alice".into(),
+    }
+}
+
+fn inbound(request: Request) -> Inbound {
+    Inbound {
+        key: TransactionKey::server_for_request(&request).expect("key"),
+        request,
+        flow: a_flow(),
+    }
+}
+
+/// The UAS answer to one of our requests.
+fn answer(req: &Request, status: StatusCode, tag: &str, body: Option<&str>) -> Response {
+    let mut r = Response::to_request(req, status);
+    r.head.to.params.set("tag", Some(tag.into()));
+    r.head.contact = vec![sip::Contact::Addr(sip::NameAddr::new(
+        sip::Uri::parse("sip:bob@127.0.0.20:5080").expect("uri"),
+    ))];
+    if let Some(b) = body {
+        r.head
+            .headers
+            .push(sip::HeaderName::ContentType, "application/sdp");
+        r.body = bytes::Bytes::from(b.to_owned());
+    }
+    r
+}
+
+fn drain(calls: &mut Calls) -> Vec<Action> {
+    std::iter::from_fn(|| calls.poll_action()).collect()
+}
+
+fn responses(actions: &[Action]) -> Vec<Response> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Respond { response, .. } => Some(response.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn statuses(actions: &[Action]) -> Vec<u16> {
+    responses(actions).iter().map(|r| r.status.code()).collect()
+}
+
+fn requests(actions: &[Action]) -> Vec<(Request, Flow)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Request { request, to } => Some((request.clone(), to.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent(actions: &[Action]) -> Vec<Message> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cdrs(actions: &[Action]) -> Vec<Cdr> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(CallEvent::HungUp(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn key(req: &Request) -> TransactionKey {
+    TransactionKey::client_for_request(req).expect("key")
+}
+
+fn body_of(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// A call from alice to bob with `contacts` phones, the first of which answers with SDP.
+/// Returns the harness and the INVITE each fork got.
+fn answered(contacts: u16) -> (Harness, Vec<Request>) {
+    let mut h = harness(contacts, CallConfig::default());
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", Some(OFFER), "")));
+    let acts = drain(&mut h.calls);
+    let forks: Vec<Request> = requests(&acts).into_iter().map(|(r, _)| r).collect();
+    let ok = answer(&forks[0], StatusCode::OK, "bt", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0]), ClientEvent::Final(ok));
+    drain(&mut h.calls);
+    (h, forks)
+}
+
+#[test]
+fn early_offer_call_forks_rings_answers_and_hangs_up() {
+    let mut h = harness(2, CallConfig::default());
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", Some(OFFER), "")));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [100]);
+    let forks = requests(&acts);
+    assert_eq!(forks.len(), 2, "one INVITE per contact");
+    assert_eq!(forks[0].1, b_flow(0));
+    assert_eq!(forks[1].1, b_flow(1));
+    let offer_b = String::from_utf8_lossy(&forks[0].0.body).into_owned();
+    assert!(offer_b.contains("c=IN IP4 127.0.0.1\r\n"), "{offer_b}");
+    assert!(
+        !offer_b.contains("4000"),
+        "the caller's port never reaches the callee"
+    );
+    assert_eq!(forks[0].0.head.max_forwards, Some(69));
+
+    // Fork 1 rings: the caller hears it once.
+    let ringing = answer(&forks[1].0, StatusCode::RINGING, "b1", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[1].0), ClientEvent::Provisional(ringing));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [180]);
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::Event(CallEvent::Ringing(_))))
+    );
+
+    // Fork 0 answers: the caller gets 200 with the PBX's SDP, fork 1 is cancelled.
+    let ok = answer(&forks[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    let resp = responses(&acts);
+    assert_eq!(resp[0].status, StatusCode::OK);
+    let sdp_a = body_of(&resp[0]);
+    assert!(sdp_a.contains("c=IN IP4 127.0.0.1\r\n"), "{sdp_a}");
+    // In the caller's numbering: PCMA and its own telephone-event 101.
+    assert!(sdp_a.contains("RTP/AVP 8 101\r\n"), "{sdp_a}");
+    let out = requests(&acts);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.method, Method::Cancel);
+    assert_eq!(out[0].1, b_flow(1));
+    let session = h.media.open_sessions()[0];
+    let fake = h.media.session(session).expect("session");
+    assert!(
+        format!("{fake:?}").contains("127.0.0.20"),
+        "B's remote set: {fake:?}"
+    );
+
+    // The caller's ACK releases the ACK to the callee.
+    let mut ack = invite("bob", None, "");
+    ack.method = Method::Ack;
+    ack.head.cseq.method = Method::Ack;
+    ack.head
+        .to
+        .params
+        .set("tag", resp[0].head.to.tag().map(str::to_owned));
+    h.calls.handle_ack(h.t0, &ack);
+    let acts = drain(&mut h.calls);
+    let acks = sent(&acts);
+    assert_eq!(acks.len(), 1);
+    let Message::Request(b_ack) = &acks[0] else {
+        panic!("not an ACK")
+    };
+    assert_eq!(b_ack.method, Method::Ack);
+    assert_eq!(b_ack.head.to.tag(), Some("b0"));
+
+    // The callee hangs up: BYE answered, BYE to the caller, one CDR.
+    let later = h.t0 + Duration::from_secs(30);
+    let mut bye = parse_request(&format!(
+        "BYE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.20:5080;branch=z9hG4bKbye\r\n\
+         From: <sip:bob@pbx.test>;tag=b0\r\nTo: <sip:alice@pbx.test>;tag=x\r\nCall-ID: {}\r\n\
+         CSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
+        forks[0].0.head.call_id
+    ));
+    bye.head.to = forks[0].0.head.from.clone();
+    h.calls.handle_request(
+        later,
+        Inbound {
+            key: TransactionKey::server_for_request(&bye).expect("key"),
+            request: bye,
+            flow: b_flow(0),
+        },
+        None,
+    );
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [200]);
+    let out = requests(&acts);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.method, Method::Bye);
+    assert_eq!(out[0].1, a_flow());
+    let cdr = cdrs(&acts);
+    assert_eq!(cdr.len(), 1);
+    assert_eq!((cdr[0].code, cdr[0].hangup_by.as_str()), (200, "callee"));
+    assert_eq!((cdr[0].duration, cdr[0].billsec), (30, 30));
+    assert_eq!(cdr[0].codecs, ["PCMA/8000"]);
+    assert!(h.media.open_sessions().is_empty(), "media released");
+}
+
+#[test]
+fn a_losing_fork_that_answers_is_acked_and_byed() {
+    let (mut h, forks) = answered(2);
+    let late = answer(&forks[1], StatusCode::OK, "late", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[1]), ClientEvent::Final(late));
+    let acts = drain(&mut h.calls);
+    let acks = sent(&acts);
+    assert!(
+        matches!(&acks[..], [Message::Request(r)] if r.method == Method::Ack && r.head.to.tag() == Some("late"))
+    );
+    let byes = requests(&acts);
+    assert!(matches!(&byes[..], [(r, f)] if r.method == Method::Bye && *f == b_flow(1)));
+    assert!(cdrs(&acts).is_empty(), "the call itself goes on");
+}
+
+#[test]
+fn cancel_before_answer_gives_487_and_cancels_ringing_forks() {
+    let mut h = harness(2, CallConfig::default());
+    let inv = invite("bob", Some(OFFER), "");
+    let invite_key = TransactionKey::server_for_request(&inv).expect("key");
+    h.calls.handle_invite(h.t0, caller(), inbound(inv.clone()));
+    let forks: Vec<Request> = requests(&drain(&mut h.calls))
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    let ringing = answer(&forks[0], StatusCode::RINGING, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0]), ClientEvent::Provisional(ringing));
+    drain(&mut h.calls);
+
+    let mut cancel = inv;
+    cancel.method = Method::Cancel;
+    cancel.head.cseq.method = Method::Cancel;
+    cancel.body = bytes::Bytes::new();
+    assert!(h.calls.owns_invite(&invite_key));
+    h.calls
+        .handle_request(h.t0, inbound(cancel), Some(invite_key));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [200, 487]);
+    // The ringing fork is cancelled now; the silent one when it first answers.
+    let out = requests(&acts);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.method, Method::Cancel);
+    let trying = answer(&forks[1], StatusCode::RINGING, "b1", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[1]), ClientEvent::Provisional(trying));
+    let acts2 = drain(&mut h.calls);
+    assert!(matches!(&requests(&acts2)[..], [(r, _)] if r.method == Method::Cancel));
+    assert!(statuses(&acts2).is_empty(), "nothing more for the caller");
+    let cdr = cdrs(&acts);
+    assert_eq!((cdr[0].code, cdr[0].hangup_by.as_str()), (487, "caller"));
+    assert_eq!(cdr[0].answer, None);
+}
+
+#[test]
+fn busy_everywhere_is_relayed_as_486() {
+    let mut h = harness(2, CallConfig::default());
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", Some(OFFER), "")));
+    let forks = requests(&drain(&mut h.calls));
+    let busy = answer(&forks[0].0, StatusCode::BUSY_HERE, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0].0), ClientEvent::Final(busy));
+    assert!(
+        statuses(&drain(&mut h.calls)).is_empty(),
+        "the other phone may answer"
+    );
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[1].0), ClientEvent::Timeout);
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [486]);
+    assert_eq!(cdrs(&acts)[0].code, 486);
+}
+
+#[test]
+fn no_answer_times_out_with_480() {
+    let config = CallConfig {
+        no_answer_timeout: Duration::from_secs(20),
+        ..CallConfig::default()
+    };
+    let mut h = harness(1, config);
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", Some(OFFER), "")));
+    let forks = requests(&drain(&mut h.calls));
+    let ringing = answer(&forks[0].0, StatusCode::RINGING, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0].0), ClientEvent::Provisional(ringing));
+    drain(&mut h.calls);
+    assert_eq!(h.calls.poll_timeout(), Some(h.t0 + Duration::from_secs(20)));
+    h.calls.handle_timeout(h.t0 + Duration::from_secs(20));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [480]);
+    assert!(matches!(&requests(&acts)[..], [(r, _)] if r.method == Method::Cancel));
+    assert_eq!(cdrs(&acts)[0].hangup_by, "system");
+}
+
+#[test]
+fn unknown_and_unregistered_targets_leave_a_cdr() {
+    let mut h = harness(1, CallConfig::default());
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("nobody", Some(OFFER), "")));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [100, 404]);
+    assert_eq!(cdrs(&acts).len(), 1);
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("carol", Some(OFFER), "")));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [100, 480]);
+    assert_eq!(cdrs(&acts)[0].code, 480);
+    assert!(h.calls.is_empty());
+    assert!(h.media.open_sessions().is_empty());
+}
+
+#[test]
+fn our_2xx_is_retransmitted_until_the_ack_and_the_call_ends_without_one() {
+    let (mut h, _) = answered(1);
+    let mut at = h.t0;
+    let mut retransmissions = 0;
+    while let Some(next) = h.calls.poll_timeout() {
+        at = next;
+        h.calls.handle_timeout(at);
+        let acts = drain(&mut h.calls);
+        retransmissions += sent(&acts)
+            .iter()
+            .filter(|m| matches!(m, Message::Response(r) if r.status == StatusCode::OK))
+            .count();
+        if !cdrs(&acts).is_empty() {
+            // 64*T1 without an ACK: BYE both legs.
+            assert_eq!(requests(&acts).len(), 2);
+            break;
+        }
+    }
+    assert_eq!(at, h.t0 + Duration::from_secs(32));
+    // T1 doubling to T2: 0.5, 1, 2, 4, 4, ... up to 32 s.
+    assert_eq!(retransmissions, 10);
+}
+
+#[test]
+fn session_interval_below_min_se_gets_422() {
+    let mut h = harness(1, CallConfig::default());
+    h.calls.handle_invite(
+        h.t0,
+        caller(),
+        inbound(invite(
+            "bob",
+            Some(OFFER),
+            "Supported: timer\r\nSession-Expires: 30\r\n",
+        )),
+    );
+    let acts = drain(&mut h.calls);
+    let resp = responses(&acts);
+    assert_eq!(resp[1].status.code(), 422);
+    assert_eq!(resp[1].head.get(&sip::HeaderName::MinSE), Some("90"));
+}
+
+#[test]
+fn a_session_without_refresh_is_torn_down() {
+    let mut h = harness(1, CallConfig::default());
+    h.calls.handle_invite(
+        h.t0,
+        caller(),
+        inbound(invite(
+            "bob",
+            Some(OFFER),
+            "Supported: timer\r\nSession-Expires: 90\r\n",
+        )),
+    );
+    let forks = requests(&drain(&mut h.calls));
+    assert_eq!(
+        forks[0].0.head.get(&sip::HeaderName::SessionExpires),
+        Some("90")
+    );
+    // The callee does not do timers: the caller is made refresher.
+    let ok = answer(&forks[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    let resp = responses(&acts);
+    assert_eq!(
+        resp[0].head.get(&sip::HeaderName::SessionExpires),
+        Some("90;refresher=uac")
+    );
+    let mut ack = invite("bob", None, "");
+    ack.method = Method::Ack;
+    ack.head.cseq.method = Method::Ack;
+    ack.head
+        .to
+        .params
+        .set("tag", resp[0].head.to.tag().map(str::to_owned));
+    h.calls.handle_ack(h.t0, &ack);
+    drain(&mut h.calls);
+
+    // No refresh: at 90 - min(32, 30) = 60 s the PBX hangs up both legs.
+    assert_eq!(h.calls.poll_timeout(), Some(h.t0 + Duration::from_secs(60)));
+    h.calls.handle_timeout(h.t0 + Duration::from_secs(60));
+    let acts = drain(&mut h.calls);
+    let byes = requests(&acts);
+    assert_eq!(byes.len(), 2);
+    assert!(byes.iter().all(|(r, _)| r.method == Method::Bye));
+    let cdr = cdrs(&acts);
+    assert_eq!((cdr[0].code, cdr[0].hangup_by.as_str()), (408, "system"));
+}
+
+#[test]
+fn late_offer_travels_in_the_200_and_the_answer_in_the_acks() {
+    let mut h = harness(1, CallConfig::default());
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", None, "")));
+    let forks = requests(&drain(&mut h.calls));
+    assert!(forks[0].0.body.is_empty(), "no offer toward the callee");
+    // The callee offers in its 200.
+    let ok = answer(&forks[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    let resp = responses(&acts);
+    let offer_a = body_of(&resp[0]);
+    assert!(offer_a.contains("c=IN IP4 127.0.0.1\r\n"), "{offer_a}");
+    assert!(offer_a.contains("RTP/AVP 8 96\r\n"), "{offer_a}");
+    assert!(
+        sent(&acts).is_empty(),
+        "the callee's ACK waits for the answer"
+    );
+    // The caller answers in its ACK, with its own number for telephone-event.
+    let mut ack = invite(
+        "bob",
+        Some(
+            "v=0\r\no=a 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+        ),
+        "",
+    );
+    ack.method = Method::Ack;
+    ack.head.cseq.method = Method::Ack;
+    ack.head
+        .to
+        .params
+        .set("tag", resp[0].head.to.tag().map(str::to_owned));
+    h.calls.handle_ack(h.t0, &ack);
+    let acts = drain(&mut h.calls);
+    let acks = sent(&acts);
+    let Some(Message::Request(b_ack)) = acks.first() else {
+        panic!("no ACK to the callee")
+    };
+    let answer_b = String::from_utf8_lossy(&b_ack.body).into_owned();
+    assert!(answer_b.contains("c=IN IP4 127.0.0.1\r\n"), "{answer_b}");
+    // In the callee's numbering.
+    assert!(answer_b.contains("RTP/AVP 8 96\r\n"), "{answer_b}");
+}
+
+#[test]
+fn shutdown_refuses_new_calls_and_hangs_up_live_ones() {
+    let (mut h, _) = answered(1);
+    h.calls.shutdown(h.t0);
+    let acts = drain(&mut h.calls);
+    assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
+    assert_eq!(cdrs(&acts)[0].code, 503);
+    let mut second = invite("bob", Some(OFFER), "");
+    second.head.call_id = "another".into();
+    h.calls.handle_invite(h.t0, caller(), inbound(second));
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [100, 503]);
+    assert_eq!(cdrs(&acts).len(), 1);
+}
