@@ -267,6 +267,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
             }),
             local.port(),
         );
+        tokio::spawn(copy_media_counters(media.clone(), metrics.clone()));
         let calls = pbx::calls::Calls::new(
             c.calls.config(),
             state.clone(),
@@ -344,6 +345,20 @@ fn media_engine(c: &Config, sip: SocketAddr) -> anyhow::Result<net::media::Media
         }
     }
     net::media::MediaEngine::start(config).context("cannot start the media relay")
+}
+
+/// Copies the relay's packet counters into the metrics, once a second.
+async fn copy_media_counters(
+    media: std::sync::Arc<net::media::MediaEngine>,
+    metrics: std::sync::Arc<pbx::Metrics>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        metrics.rtp_relayed.store(media.packets_relayed(), Relaxed);
+        metrics.rtp_dropped.store(media.packets_dropped(), Relaxed);
+    }
 }
 
 /// Call events until the CDR writer is wired: logged.

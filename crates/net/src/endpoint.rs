@@ -215,6 +215,10 @@ impl Endpoint {
                     self.report(events);
                     self.send_keepalives().await;
                     self.apps.calls.check_media(Instant::now());
+                    self.apps.metrics.calls_active.store(
+                        self.apps.calls.len() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     self.flush_backlog();
                     self.drain().await;
                 }
@@ -495,6 +499,9 @@ impl Endpoint {
                 self.send(peer, message.to_bytes().into(), false).await;
             }
             Action::Event(event) => {
+                if matches!(event, CallEvent::HungUp(_)) {
+                    Metrics::inc(&self.apps.metrics.calls_total);
+                }
                 self.backlog.push_back(event);
                 self.flush_backlog();
             }

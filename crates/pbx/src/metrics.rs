@@ -13,6 +13,14 @@ pub struct Metrics {
     pub blocked_sources: AtomicU64,
     /// Webhook deliveries dropped (queue full, or every retry failed).
     pub webhook_dropped: AtomicU64,
+    /// Calls alive now.
+    pub calls_active: AtomicU64,
+    /// Call attempts that ended (one per CDR).
+    pub calls_total: AtomicU64,
+    /// RTP and RTCP packets the relay forwarded (copied from the relay every second).
+    pub rtp_relayed: AtomicU64,
+    /// Packets the relay dropped (strangers, malformed, no destination yet).
+    pub rtp_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -54,6 +62,30 @@ impl Metrics {
             "counter",
             "Webhook deliveries dropped (queue full or retries exhausted).",
             self.webhook_dropped.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_calls_active",
+            "gauge",
+            "Calls alive now.",
+            self.calls_active.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_calls_total",
+            "counter",
+            "Call attempts that ended, one per CDR.",
+            self.calls_total.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_rtp_packets_relayed_total",
+            "counter",
+            "RTP and RTCP packets relayed.",
+            self.rtp_relayed.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_rtp_packets_dropped_total",
+            "counter",
+            "RTP and RTCP packets the relay dropped.",
+            self.rtp_dropped.load(Ordering::Relaxed),
         );
         out
     }
