@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use pbx::calls::{Action, CallEvent, Calls};
+use pbx::calls::{Action, CallEvent, Calls, Command};
 use pbx::{
     Answers, AuthResult, Direction, Flow, Guard, Metrics, Observed, Pipeline, RegEvent, Registrar,
     Verdict,
@@ -42,22 +42,7 @@ pub struct Apps {
     /// in the endpoint (see [`CALL_BACKLOG`]) and new calls get 503 while it is full.
     pub call_events: mpsc::Sender<CallEvent>,
     /// Commands from the HTTP API (hang up a call).
-    pub commands: mpsc::Receiver<CallCommand>,
-}
-
-/// A command for the call manager from outside the endpoint.
-#[derive(Debug)]
-pub enum CallCommand {
-    /// Hang up the call with this id (`POST /call/{id}/hangup`); the answer says whether
-    /// there was such a live call.
-    Hangup {
-        /// The PBX's call id.
-        id: String,
-        /// `busy` or a free-form reason.
-        reason: Option<String>,
-        /// Gets true when the call existed.
-        done: tokio::sync::oneshot::Sender<bool>,
-    },
+    pub commands: mpsc::Receiver<Command>,
 }
 
 /// Call events the endpoint holds when the CDR writer's channel is full. Each ended call
@@ -229,9 +214,8 @@ impl Endpoint {
                     self.drain().await;
                 }
                 Some(cmd) = commands.recv() => match cmd {
-                    CallCommand::Hangup { id, reason, done } => {
-                        let found = self.apps.calls.hangup(Instant::now(), &id, reason.as_deref());
-                        let _ = done.send(found);
+                    Command::Hangup { id, reason } => {
+                        self.apps.calls.hangup(Instant::now(), &id, reason.as_deref());
                         self.drain().await;
                     }
                 },

@@ -12,5 +12,5 @@ pub mod media;
 mod sip_server;
 mod tcp;
 
-pub use endpoint::{Apps, CALL_BACKLOG, CallCommand};
+pub use endpoint::{Apps, CALL_BACKLOG};
 pub use sip_server::{BindError, SipConfig, SipServer};

@@ -107,15 +107,35 @@ impl Answers {
     /// (unsupported URI scheme, unknown required extension, Max-Forwards exhausted), or `None`
     /// when it may go on.
     pub fn precheck(&mut self, req: &Request) -> Option<Response> {
+        if req.method == Method::Ack {
+            return None;
+        }
         let tag = self.tag();
-        self.decide(req, &tag)
-            .filter(|r| r.status != StatusCode::METHOD_NOT_ALLOWED)
+        self.refusal(req, &tag)
     }
 
     fn decide(&mut self, req: &Request, tag: &str) -> Option<Response> {
         if req.method == Method::Ack {
             return None;
         }
+        if let Some(refusal) = self.refusal(req, tag) {
+            return Some(refusal);
+        }
+        let for_us = self.identity.is_for_us(&req.uri);
+        Some(match req.method {
+            Method::Options if for_us => self.options(req, tag),
+            //= https://www.rfc-editor.org/rfc/rfc3261#section-9.2
+            //# If the UAS did not find a matching transaction for the CANCEL according to the
+            //# procedure above, it SHOULD respond to the CANCEL with a 481.
+            Method::Cancel => self.refuse(req, StatusCode::CALL_DOES_NOT_EXIST, tag),
+            // Not an open relay: a ping for a foreign domain goes nowhere.
+            Method::Options => self.refuse(req, StatusCode::FORBIDDEN, tag),
+            _ => self.refuse(req, StatusCode::METHOD_NOT_ALLOWED, tag),
+        })
+    }
+
+    /// The section 8.2 checks every request passes before anyone acts on it.
+    fn refusal(&self, req: &Request, tag: &str) -> Option<Response> {
         let for_us = self.identity.is_for_us(&req.uri);
         // A request the PBX would pass on toward someone else (a call, a message, a ping for a
         // foreign domain), rather than consume itself.
@@ -164,17 +184,7 @@ impl Answers {
         if would_forward && req.head.max_forwards == Some(0) {
             return Some(self.refuse(req, StatusCode::TOO_MANY_HOPS, tag));
         }
-
-        Some(match req.method {
-            Method::Options if for_us => self.options(req, tag),
-            //= https://www.rfc-editor.org/rfc/rfc3261#section-9.2
-            //# If the UAS did not find a matching transaction for the CANCEL according to the
-            //# procedure above, it SHOULD respond to the CANCEL with a 481.
-            Method::Cancel => self.refuse(req, StatusCode::CALL_DOES_NOT_EXIST, tag),
-            // Not an open relay: a ping for a foreign domain goes nowhere.
-            Method::Options => self.refuse(req, StatusCode::FORBIDDEN, tag),
-            _ => self.refuse(req, StatusCode::METHOD_NOT_ALLOWED, tag),
-        })
+        None
     }
 
     /// The answer to a CANCEL that matched a live server transaction.

@@ -122,6 +122,19 @@ pub struct CallInfo {
     pub codecs: Vec<String>,
 }
 
+/// A command for the call manager from the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Hang up the call with this id (`POST /call/{id}/hangup`): BYE both legs, or a final
+    /// answer to the caller while it rings (486 for `busy`, else 480).
+    Hangup {
+        /// The PBX's call id.
+        id: String,
+        /// `busy`, or another reason.
+        reason: Option<String>,
+    },
+}
+
 /// The live calls, shared with the HTTP API.
 pub type LiveCalls = Arc<RwLock<HashMap<String, CallInfo>>>;
 

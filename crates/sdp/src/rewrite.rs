@@ -111,7 +111,8 @@ impl LegMedia {
 /// offer or answer alike):
 ///
 /// - every `c=` names `leg.address` (a session-level `c=` is added if some stream had none);
-/// - each `m=` port is the leg's relay port (a port 0 stays 0: a disabled or rejected stream);
+/// - each `m=` port is the leg's relay port (a port 0 stays 0: a disabled or rejected stream),
+///   without a `/<count>` suffix;
 /// - `a=rtcp` names the relay's RTCP port (RTP port + 1) and address; `a=rtcp-mux` is removed
 ///   unless [`LegMedia::rtcp_mux`];
 /// - ICE attributes are removed at both levels ([`Attribute::is_ice`]);
@@ -135,6 +136,8 @@ pub fn rewrite(sdp: &SessionDescription, leg: &mut LegMedia) -> SessionDescripti
             _ => leg.ports.get(index).copied().unwrap_or(0),
         };
         m.port = port;
+        // The relay has one port pair per stream, not the layered range `/<count>` names.
+        m.port_count = None;
         let rtcp_port = port.checked_add(1).filter(|_| port != 0);
         let rtcp_mux = leg.rtcp_mux;
         let mut lines = Vec::with_capacity(m.lines.len());
