@@ -929,8 +929,12 @@ impl Calls {
             .map(str::to_owned);
         let interval = match (&relayed, call.session_expires) {
             (Some(se), _) => {
-                ok.head.headers.push(HeaderName::SessionExpires, se.clone());
-                ok.head.headers.push(HeaderName::Require, "timer");
+                // A caller that does not do timers must not be told to (RFC 4028 section
+                // 9); the callee refreshes and the PBX relays its refreshes.
+                if call.timer_supported {
+                    ok.head.headers.push(HeaderName::SessionExpires, se.clone());
+                    ok.head.headers.push(HeaderName::Require, "timer");
+                }
                 se.split(';')
                     .next()
                     .and_then(|v| v.trim().parse::<u32>().ok())
