@@ -120,6 +120,8 @@ pub struct CallInfo {
     pub answer: Option<u64>,
     /// The codecs in use.
     pub codecs: Vec<String>,
+    /// The relay's address and the RTP port facing each leg (caller, callee).
+    pub media: Option<(IpAddr, u16, u16)>,
 }
 
 /// A command for the call manager from the HTTP API.
@@ -1633,6 +1635,7 @@ impl Calls {
                 start: call.start,
                 answer: call.answer,
                 codecs: call.codecs.clone(),
+                media: call.media.map(|m| (m.address, m.a_port, m.b_port)),
             },
         );
     }
