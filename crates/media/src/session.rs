@@ -536,6 +536,12 @@ impl Session {
         }
         .map_err(|_| DropReason::Malformed)?;
         let source = SocketAddr::new(canonical_ip(source.ip()), source.port());
+        // A source that cannot be answered (found by the rtp_relay fuzzer: under `Any`, a
+        // leg latched onto 0.0.0.0 and its media was then sent there, which Linux delivers
+        // to the host itself).
+        if source.port() == 0 || source.ip().is_unspecified() || source.ip().is_multicast() {
+            return Err(DropReason::Stranger);
+        }
 
         let idle = self.relatch_idle;
         let from = &mut self.legs[leg.index()];

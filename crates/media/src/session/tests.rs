@@ -690,3 +690,20 @@ fn policy_can_change_mid_call() {
     assert_eq!(LegStats::default().last_activity(), None);
     assert!(s.stats().leg(Leg::A).last_activity().is_some());
 }
+
+#[test]
+fn unanswerable_sources_never_latch() {
+    let mut s = call();
+    s.set_policy(Leg::A, LatchPolicy::Any);
+    for src in ["0.0.0.0:4000", "127.0.0.1:0", "224.0.0.1:4000", "[::]:4000"] {
+        let v = s.on_packet(
+            Leg::A,
+            Component::Rtp,
+            addr(src),
+            Instant::now(),
+            &mut rtp(0, 1, 1),
+        );
+        assert_eq!(v, Verdict::Drop(DropReason::Stranger), "{src}");
+    }
+    assert_eq!(s.stats().leg(Leg::A).latched_rtp, None);
+}
