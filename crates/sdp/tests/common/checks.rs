@@ -180,7 +180,10 @@ fn rewritten_for_pbx(
     for ((m, before), port) in out.media.iter().zip(&input.media).zip(ports) {
         let want = if before.port == 0 { 0 } else { *port };
         if m.port != want || m.port_count.is_some() {
-            return Err(format!("m= port {}/{:?} instead of {want}", m.port, m.port_count));
+            return Err(format!(
+                "m= port {}/{:?} instead of {want}",
+                m.port, m.port_count
+            ));
         }
         if m.port != 0 && out.rtp_addr(m).map(|a| a.ip()) != Some(PBX) {
             return Err("an active stream does not point at the PBX".into());
