@@ -501,7 +501,11 @@ pub fn sipp_register_from(server: SocketAddr, csv: &str, port: u16) {
         1,
         &["-inf", csv, "-key", "expires", "3600", "-p", &port],
     );
-    assert!(run.success, "registration from port {port}:\n{}", run.output);
+    assert!(
+        run.success,
+        "registration from port {port}:\n{}",
+        run.output
+    );
 }
 
 /// True when something holds UDP port `port` on 127.0.0.1.
@@ -584,7 +588,9 @@ impl SippMessage {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head().lines().skip(1).find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
         })
     }
 
@@ -1021,4 +1027,56 @@ impl Json {
             }
         }
     }
+}
+
+/// The two SIPp runs of one call.
+pub struct SippCall {
+    /// The caller (user1).
+    pub uac: SippRun,
+    /// The callee (user0).
+    pub uas: SippRun,
+}
+
+/// One call through the PBX between SIPp peers: user0 registers from a free port, a SIPp UAS
+/// runs `uas_scenario` on that port, and a SIPp UAC (user1, `-s user0`) runs `uac_scenario`;
+/// each gets its own media ports. `uas_extra` and `uac_extra` are further SIPp arguments.
+pub fn sipp_call(
+    server: SocketAddr,
+    uas_scenario: &str,
+    uas_extra: &[&str],
+    uac_scenario: &str,
+    uac_extra: &[&str],
+) -> SippCall {
+    let callee_port = free_udp_port();
+    sipp_register_from(server, "users.csv", callee_port);
+    let uas_media = free_udp_ports(4).to_string();
+    let uas_args = [&["-mp", uas_media.as_str()][..], uas_extra].concat();
+    let uas = sipp_spawn(uas_scenario, server, callee_port, &uas_args);
+    let uac_media = free_udp_ports(4).to_string();
+    let uac_args = [
+        &[
+            "-inf",
+            "call_user1.csv",
+            "-s",
+            "user0",
+            "-mp",
+            uac_media.as_str(),
+        ][..],
+        uac_extra,
+    ]
+    .concat();
+    let uac = sipp_with(uac_scenario, server, false, 1, &uac_args);
+    let uas = sipp_join(uas);
+    SippCall { uac, uas }
+}
+
+/// The first message of `run` received (or sent) that `pick` accepts.
+pub fn sipp_find(
+    run: &SippRun,
+    received: bool,
+    pick: impl Fn(&SippMessage) -> bool,
+) -> Option<SippMessage> {
+    sipp_messages(run)
+        .into_iter()
+        .find(|m| m.received == received && pick(m))
 }
