@@ -66,10 +66,6 @@ pub struct MediaConfig {
     pub socket_buffer: Option<usize>,
     /// How often each relay thread publishes per-session statistics for `stats`.
     pub stats_interval: Duration,
-    /// After a poll round that relayed something, the relay thread waits this long before it
-    /// polls again, so that one wake-up serves many packets (interrupt coalescing). It adds
-    /// at most this much latency; zero polls again at once.
-    pub coalesce: Duration,
     /// Commands queued per relay thread before `open` answers `Busy`.
     pub command_queue: usize,
 }
@@ -87,7 +83,6 @@ impl Default for MediaConfig {
             max_sessions: 2500,
             socket_buffer: None,
             stats_interval: Duration::from_millis(100),
-            coalesce: Duration::ZERO,
             command_queue: 4096,
         }
     }
@@ -210,7 +205,6 @@ impl MediaEngine {
                 counters: Arc::clone(&counters),
                 guard: guard.clone(),
                 stats_interval: config.stats_interval,
-                coalesce: config.coalesce,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("media-relay-{n}"))
@@ -526,7 +520,6 @@ struct Worker {
     counters: Arc<Counters>,
     guard: LoopGuard,
     stats_interval: Duration,
-    coalesce: Duration,
 }
 
 struct Slot {
@@ -596,9 +589,6 @@ impl Worker {
             if now >= next_publish {
                 self.publish();
                 next_publish = now + self.stats_interval;
-            }
-            if round.relayed > 0 && !self.coalesce.is_zero() {
-                std::thread::sleep(self.coalesce);
             }
         }
     }

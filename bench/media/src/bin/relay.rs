@@ -45,7 +45,6 @@ fn main() {
                 ports: range,
                 workers,
                 max_sessions: phones.len().max(1),
-                coalesce: Duration::from_micros(args.get("coalesce-us", 0)),
                 ..MediaConfig::default()
             })
             .expect("start engine");
