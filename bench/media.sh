@@ -52,7 +52,8 @@ fi
 
 # run ENGINE CALLS -> one result line from gen
 run() {
-  local engine=$1 calls=$2 dir="$RUN/$1-$2" relay_pid=
+  local engine=$1 calls=$2 prefix="r$2-$(date +%s%N)" relay_pid=
+  local dir="$RUN/$engine-$prefix"
   mkdir -p "$dir"
   local gen_args=(--calls "$calls" --phones-out "$dir/phones" --warmup "$WARMUP"
                   --seconds "$SECONDS_PER_RUN" --clk-tck "$CLK_TCK" --label "$engine")
@@ -77,14 +78,14 @@ run() {
       echo "$relay_pid" > "$dir/relay.pid" ;;
     rtpengine)
       "$BIN/ng" --ng 127.0.0.1:"$NG_PORT" --phones "$dir/phones" --ports-out "$dir/ports" \
-        --prefix "run$calls" ;;
+        --prefix "$prefix" ;;
   esac
   wait "$gen" || true
   cat "$dir/gen.out"
   case $engine in
     switchboard|tokio) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
                        cat "$dir/relay.err" >&2 ;;
-    rtpengine) "$BIN/ng" --ng 127.0.0.1:"$NG_PORT" --phones "$dir/phones" --prefix "run$calls" --delete ;;
+    rtpengine) "$BIN/ng" --ng 127.0.0.1:"$NG_PORT" --phones "$dir/phones" --prefix "$prefix" --delete ;;
   esac
 }
 

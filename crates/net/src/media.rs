@@ -566,7 +566,13 @@ impl Worker {
             let mut round = Round::default();
             serving.clear();
             serving.extend(events.iter().map(|e| e.token()));
-            serving.append(&mut again);
+            if !again.is_empty() {
+                // A socket both left over and ready again is served once, so that `again`
+                // never holds a token twice and stays bounded by the number of sockets.
+                serving.append(&mut again);
+                serving.sort_unstable_by_key(|t| t.0);
+                serving.dedup();
+            }
             for &token in &serving {
                 if token == WAKER {
                     if !self.commands() {

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! gen --calls N --phones-out FILE (--ports-in FILE | --direct) [--warmup S] [--seconds S]
-//!     [--relay-pid-file FILE] [--clk-tck 100] [--bind 127.0.0.1] [--label NAME]
+//!     [--relay-pid-file FILE] [--clk-tck 100] [--bind 127.0.0.1] [--label NAME] [--senders 2]
 //! ```
 //!
 //! It binds 2N sockets, writes the phones file, waits for the ports file (any relay that
@@ -103,33 +103,47 @@ fn main() {
         )
     });
 
-    // The sender: stream s sends at start + s * PERIOD / streams + k * PERIOD.
+    // The senders: stream s sends at start + s * PERIOD / streams + k * PERIOD; sender t of
+    // `senders` threads takes the streams with s % senders == t.
     let streams = dests.len();
-    let mut packet = [0u8; PACKET_LEN];
-    let mut k: u64 = 0;
-    let end = window_end;
-    'rounds: loop {
-        let round = start + PERIOD * k as u32;
-        for s in 0..streams {
-            let due = round + PERIOD * s as u32 / streams as u32;
-            if due >= end {
-                break 'rounds;
-            }
-            let now = Instant::now();
-            if due > now + Duration::from_micros(100) {
-                std::thread::sleep(due - now - Duration::from_micros(50));
-            }
-            let sent = Instant::now();
-            let sent_ns = (sent - epoch).as_nanos() as u64;
-            build_packet(&mut packet, s as u32, k, sent_ns);
-            if sockets[s].send_to(&packet, dests[s]).is_ok()
-                && sent >= window_start
-                && sent < window_end
-            {
-                sent_in_window.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        k += 1;
+    let senders: usize = args.get("senders", 2).max(1);
+    let sockets = Arc::new(sockets);
+    let dests = Arc::new(dests);
+    let threads: Vec<_> = (0..senders)
+        .map(|t| {
+            let (sockets, dests, sent_in_window) =
+                (Arc::clone(&sockets), Arc::clone(&dests), Arc::clone(&sent_in_window));
+            std::thread::spawn(move || {
+                let mut packet = [0u8; PACKET_LEN];
+                let mut k: u64 = 0;
+                'rounds: loop {
+                    let round = start + PERIOD * k as u32;
+                    for s in (t..streams).step_by(senders) {
+                        let due = round + PERIOD * s as u32 / streams as u32;
+                        if due >= window_end {
+                            break 'rounds;
+                        }
+                        let now = Instant::now();
+                        if due > now + Duration::from_micros(100) {
+                            std::thread::sleep(due - now - Duration::from_micros(50));
+                        }
+                        let sent = Instant::now();
+                        let sent_ns = (sent - epoch).as_nanos() as u64;
+                        build_packet(&mut packet, s as u32, k, sent_ns);
+                        if sockets[s].send_to(&packet, dests[s]).is_ok()
+                            && sent >= window_start
+                            && sent < window_end
+                        {
+                            sent_in_window.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    k += 1;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
     }
     // Let the last packets arrive.
     std::thread::sleep(Duration::from_millis(500));

@@ -154,6 +154,9 @@ fn main() {
     let ng: SocketAddr = args.required("ng").parse().expect("--ng ADDR:PORT");
     let phones = read_pairs(&PathBuf::from(args.required("phones"))).expect("phones file");
     let prefix = args.value("prefix").unwrap_or("bench").to_owned();
+    // rtpengine answers a cookie it has seen with its cached reply: cookies must be unique
+    // across runs, not only within one.
+    let run = format!("{prefix}-{}", std::process::id());
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     if args.flag("delete") {
@@ -162,7 +165,7 @@ fn main() {
             call(
                 &sock,
                 ng,
-                &format!("d{i}"),
+                &format!("{run}-d{i}"),
                 &dict(&[("command", "delete"), ("call-id", &cid), ("from-tag", &ft)]),
             );
         }
@@ -175,7 +178,7 @@ fn main() {
         let offer = call(
             &sock,
             ng,
-            &format!("o{i}"),
+            &format!("{run}-o{i}"),
             &dict(&[
                 ("command", "offer"),
                 ("call-id", &cid),
@@ -190,7 +193,7 @@ fn main() {
         let answer = call(
             &sock,
             ng,
-            &format!("a{i}"),
+            &format!("{run}-a{i}"),
             &dict(&[
                 ("command", "answer"),
                 ("call-id", &cid),
