@@ -1549,10 +1549,10 @@ impl Calls {
         call.retransmit = [None, None];
         call.session = None;
         self.invites.remove(&call.a.key);
-        if let Some(media) = call.media.take() {
-            if let Err(e) = self.media.close(media.id) {
-                tracing::debug!(error = %e, "media session close");
-            }
+        if let Some(media) = call.media.take()
+            && let Err(e) = self.media.close(media.id)
+        {
+            tracing::debug!(error = %e, "media session close");
         }
         let end = self.unix(now);
         let cdr = Cdr {

@@ -230,7 +230,7 @@ impl Registrar {
         };
         let domain = self.domain_of(&to.host);
 
-        if let Err(outcome) = self.authenticate(now, req, &domain, &user, &reply) {
+        if let Some(outcome) = self.authenticate(now, req, &domain, &user, &reply) {
             return outcome;
         }
 
@@ -242,7 +242,7 @@ impl Registrar {
     /// Authenticates the caller of a request the PBX would act on for someone (an INVITE):
     /// the From user of the From domain, challenged with 401 like a REGISTER (DESIGN.md
     /// section 15: the caller need not be registered). `Err` carries the answer to send.
-    pub fn authenticate_caller(&mut self, now: u64, req: &Request) -> Result<Caller, Outcome> {
+    pub fn authenticate_caller(&mut self, now: u64, req: &Request) -> Result<Caller, Box<Outcome>> {
         let tag = format!("{:016x}", self.rng.random::<u64>());
         let reply = |status: StatusCode| {
             let mut r = Response::to_request(req, status);
@@ -255,20 +255,22 @@ impl Registrar {
             &req.head.from.uri,
             req.head.from.uri.sip().and_then(|u| u.user.as_deref()),
         ) else {
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 response: reply(StatusCode::BAD_REQUEST),
                 events: Vec::new(),
                 auth: AuthResult::NotApplicable,
-            });
+            }));
         };
         let user = sip::unescape(user);
         let domain = self.domain_of(&from.host);
-        self.authenticate(now, req, &domain, &user, &reply)?;
-        Ok(Caller { domain, user })
+        match self.authenticate(now, req, &domain, &user, &reply) {
+            Some(refusal) => Err(Box::new(refusal)),
+            None => Ok(Caller { domain, user }),
+        }
     }
 
-    /// Digest-authenticates `req` as `user` of `domain` (RFC 2617, 7616, 8760): `Ok` when its
-    /// credentials are good, else the answer to send (a challenge, a fresh challenge for a
+    /// Digest-authenticates `req` as `user` of `domain` (RFC 2617, 7616, 8760): `None` when
+    /// its credentials are good, else the answer to send (a challenge, a fresh challenge for a
     /// stale nonce, 400 for malformed credentials, 403 for credentials of another user). An
     /// unknown user and a wrong password get the same answer.
     fn authenticate(
@@ -278,7 +280,7 @@ impl Registrar {
         domain: &str,
         user: &str,
         reply: &dyn Fn(StatusCode) -> Response,
-    ) -> Result<(), Outcome> {
+    ) -> Option<Outcome> {
         let (algorithms, ha1s) = {
             let dir = self
                 .state
@@ -305,7 +307,7 @@ impl Registrar {
             // No credentials, or a scheme other than Digest (RFC 4475 section 3.3.7):
             // challenge.
             None | Some(Err(sip::digest::DigestError::UnsupportedScheme { .. })) => {
-                return Err(self.challenge(
+                return Some(self.challenge(
                     now,
                     domain,
                     &algorithms,
@@ -315,7 +317,7 @@ impl Registrar {
                 ));
             }
             Some(Err(_)) => {
-                return Err(Outcome {
+                return Some(Outcome {
                     response: reply(StatusCode::BAD_REQUEST),
                     events: Vec::new(),
                     auth: AuthResult::Failed,
@@ -329,7 +331,7 @@ impl Registrar {
             .find(|a| to_sip_alg(*a) == creds.algorithm)
         else {
             // An algorithm this domain does not offer: offer the ones it does.
-            return Err(self.challenge(
+            return Some(self.challenge(
                 now,
                 domain,
                 &algorithms,
@@ -340,7 +342,7 @@ impl Registrar {
         };
         if creds.username != *user {
             // Authenticating as someone else than the To user.
-            return Err(Outcome {
+            return Some(Outcome {
                 response: reply(StatusCode::FORBIDDEN),
                 events: Vec::new(),
                 auth: AuthResult::Failed,
@@ -367,7 +369,7 @@ impl Registrar {
             //# client was rejected because the nonce value was stale. If stale is true, the
             //# client may wish to simply retry the request with a new encrypted response.
             NonceCheck::Stale if valid => {
-                return Err(self.challenge(
+                return Some(self.challenge(
                     now,
                     domain,
                     &algorithms,
@@ -379,7 +381,7 @@ impl Registrar {
             // Wrong password, unknown user, forged or replayed nonce: the same answer for all,
             // so that nothing tells a guesser which it was.
             _ => {
-                return Err(self.challenge(
+                return Some(self.challenge(
                     now,
                     domain,
                     &algorithms,
@@ -390,7 +392,7 @@ impl Registrar {
             }
         }
 
-        Ok(())
+        None
     }
 
     fn challenge(

@@ -214,7 +214,7 @@ Content-Length: 0
     fn via() -> Via {
         Via::new(
             Transport::Udp,
-            crate::Host::parse("127.0.0.1").unwrap(),
+            crate::Host::parse("127.0.0.1").expect("host"),
             Some(5060),
             "z9hG4bKx",
         )
@@ -223,7 +223,7 @@ Content-Length: 0
     #[test]
     fn uas_builds_requests_back_to_the_caller() {
         let inv = parse_req(INVITE);
-        let mut d = Dialog::uas(&inv, "bt").unwrap();
+        let mut d = Dialog::uas(&inv, "bt").expect("dialog");
         let bye = d.request(Method::Bye, via());
         assert_eq!(bye.uri.to_string(), "sip:alice@127.0.0.1:5070");
         assert_eq!(bye.head.from.tag(), Some("bt"));
@@ -259,7 +259,7 @@ Content-Length: 0
 
 ",
         );
-        let mut d = Dialog::uac(&inv, &ok).unwrap();
+        let mut d = Dialog::uac(&inv, &ok).expect("dialog");
         let ack = d.ack(5, via());
         assert_eq!(ack.head.cseq.seq, 5);
         assert_eq!(ack.head.cseq.method, Method::Ack);
