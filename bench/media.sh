@@ -10,7 +10,9 @@
 #
 # usage: bench/media.sh [CALLS...]      default: 250 500 1000
 # env:   SECONDS_PER_RUN (10), WARMUP (3), SB_WORKERS (1), RTPENGINE_THREADS (2),
-#        ENGINES ("direct switchboard rtpengine"; add "tokio" for the task-per-session design)
+#        ENGINES ("direct switchboard rtpengine"; add "tokio" for the task-per-session design),
+#        NICE (-10: the generator and both relays run at this niceness, so that other work on
+#        a shared machine, such as compiles, does not starve them; 0 to leave it)
 # needs: rtpengine (Debian rtpengine-daemon); the rest is built here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ WARMUP=${WARMUP:-3}
 SB_WORKERS=${SB_WORKERS:-1}
 RTPENGINE_THREADS=${RTPENGINE_THREADS:-2}
 ENGINES=${ENGINES:-direct switchboard rtpengine}
+NICE=${NICE:--10}
 command -v rtpengine >/dev/null || {
   echo "bench/media.sh: rtpengine is missing (apt-get install rtpengine-daemon)" >&2; exit 2; }
 # 1,000 calls: 4,000 relay sockets and 2,000 generator sockets.
@@ -40,7 +43,7 @@ trap cleanup EXIT
 NG_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RTPE_PID=
 if [[ " $ENGINES " == *" rtpengine "* ]]; then
-  rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 \
+  nice -n "$NICE" rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 \
     --interface=127.0.0.1 --listen-ng=127.0.0.1:"$NG_PORT" --port-min=20000 --port-max=29999 \
     --num-threads="$RTPENGINE_THREADS" --timeout=120 --delete-delay=0 \
     > "$RUN/rtpengine.log" 2>&1 &
@@ -59,19 +62,19 @@ run() {
                   --seconds "$SECONDS_PER_RUN" --clk-tck "$CLK_TCK" --label "$engine")
   case $engine in
     direct)
-      timeout $((SECONDS_PER_RUN + WARMUP + 60)) "$BIN/gen" "${gen_args[@]}" --direct
+      timeout $((SECONDS_PER_RUN + WARMUP + 60)) nice -n "$NICE" "$BIN/gen" "${gen_args[@]}" --direct
       return ;;
     switchboard|tokio)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$dir/relay.pid") ;;
     rtpengine)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$RUN/rtpengine.pid") ;;
   esac
-  timeout $((SECONDS_PER_RUN + WARMUP + 120)) "$BIN/gen" "${gen_args[@]}" > "$dir/gen.out" &
+  timeout $((SECONDS_PER_RUN + WARMUP + 120)) nice -n "$NICE" "$BIN/gen" "${gen_args[@]}" > "$dir/gen.out" &
   local gen=$!
   for _ in $(seq 600); do [ -f "$dir/phones" ] && break; sleep 0.05; done
   case $engine in
     switchboard|tokio)
-      "$BIN/relay" --engine "$engine" --workers "$SB_WORKERS" --phones "$dir/phones" \
+      nice -n "$NICE" "$BIN/relay" --engine "$engine" --workers "$SB_WORKERS" --phones "$dir/phones" \
         --ports-out "$dir/ports" --stop-file "$dir/stop" --range 10000-19999 \
         --max-seconds $((SECONDS_PER_RUN + WARMUP + 120)) 2> "$dir/relay.err" &
       relay_pid=$!; pids+=("$relay_pid")
@@ -93,7 +96,7 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< " $2"; }
 
 echo "# media relay, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
 echo "# switchboard net::media with $SB_WORKERS relay thread(s); $(rtpengine --version 2>&1 | head -1) userspace (--table=-1), $RTPENGINE_THREADS threads"
-echo "# ${SECONDS_PER_RUN}s measured after ${WARMUP}s warm-up per run; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ${SECONDS_PER_RUN}s measured after ${WARMUP}s warm-up per run, niceness $NICE; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for calls in "${CALLS[@]}"; do
   declare -A line=()
   for engine in $ENGINES; do

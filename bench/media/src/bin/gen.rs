@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! gen --calls N --phones-out FILE (--ports-in FILE | --direct) [--warmup S] [--seconds S]
-//!     [--relay-pid-file FILE] [--clk-tck 100] [--bind 127.0.0.1] [--label NAME] [--senders 2]
+//!     [--relay-pid-file FILE] [--clk-tck 100] [--bind 127.0.0.1] [--label NAME] [--senders 2] [--early-us 1000]
 //! ```
+//!
+//! Each sender thread sends, at each wake-up, every packet due within the next `--early-us`
+//! (1 ms), so a stream's packets leave up to 1 ms early but keep their 20 ms spacing on
+//! average; the send time stamped is the real one.
 //!
 //! It binds 2N sockets, writes the phones file, waits for the ports file (any relay that
 //! wrote it: our harness, the rtpengine ng client, SIPp-driven calls), then sends for
@@ -107,12 +111,16 @@ fn main() {
     // `senders` threads takes the streams with s % senders == t.
     let streams = dests.len();
     let senders: usize = args.get("senders", 2).max(1);
+    let early = Duration::from_micros(args.get("early-us", 1000));
     let sockets = Arc::new(sockets);
     let dests = Arc::new(dests);
     let threads: Vec<_> = (0..senders)
         .map(|t| {
-            let (sockets, dests, sent_in_window) =
-                (Arc::clone(&sockets), Arc::clone(&dests), Arc::clone(&sent_in_window));
+            let (sockets, dests, sent_in_window) = (
+                Arc::clone(&sockets),
+                Arc::clone(&dests),
+                Arc::clone(&sent_in_window),
+            );
             std::thread::spawn(move || {
                 let mut packet = [0u8; PACKET_LEN];
                 let mut k: u64 = 0;
@@ -123,9 +131,11 @@ fn main() {
                         if due >= window_end {
                             break 'rounds;
                         }
+                        // Packets due within `early` are sent at once: one wake-up per
+                        // `early` instead of one per packet keeps the generator light.
                         let now = Instant::now();
-                        if due > now + Duration::from_micros(100) {
-                            std::thread::sleep(due - now - Duration::from_micros(50));
+                        if due > now + early {
+                            std::thread::sleep(due - now - early);
                         }
                         let sent = Instant::now();
                         let sent_ns = (sent - epoch).as_nanos() as u64;
