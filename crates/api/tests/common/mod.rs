@@ -295,7 +295,7 @@ pub fn call_info(domain: &str, n: u32, from: &str, to: &str) -> pbx::CallInfo {
 /// 10 s later when `n` is even, cancelled after 5 s when odd.
 pub fn cdr(domain: &str, n: u32, start: u64, from: &str, to: &str) -> pbx::Cdr {
     let call = call_info(domain, n, from, to);
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         pbx::Cdr::new(
             call,
             pbx::CallTimes {
