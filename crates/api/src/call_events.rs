@@ -27,15 +27,12 @@
 //! holds and ends; its task returns the CDRs it could not commit (none, unless the store
 //! still failed [`CallEventsConfig::shutdown_grace`] after the input closed), which the binary
 //! should save elsewhere and log.
-//!
-//! It also counts `switchboard_calls_total`: one per `HungUp`, i.e. per call attempt that
-//! ended.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pbx::{CallEvent, Cdr, Metrics, Store, StoreError};
+use pbx::{CallEvent, Cdr, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -79,14 +76,12 @@ impl Default for CallEventsConfig {
 /// unless the store was failing at shutdown).
 pub fn spawn_call_events<S: Store>(
     store: Arc<S>,
-    metrics: Arc<Metrics>,
     events: mpsc::Receiver<CallEvent>,
     hooks: mpsc::Sender<CallEvent>,
     config: CallEventsConfig,
 ) -> JoinHandle<Vec<Cdr>> {
     let writer = Writer {
         store,
-        metrics,
         hooks,
         backoff: config.retry_backoff,
         config,
@@ -105,7 +100,6 @@ struct Commit {
 
 struct Writer<S> {
     store: Arc<S>,
-    metrics: Arc<Metrics>,
     hooks: mpsc::Sender<CallEvent>,
     config: CallEventsConfig,
     /// The pause before the next retry.
@@ -212,8 +206,7 @@ impl<S: Store> Writer<S> {
 
     async fn handle_event(&mut self, event: CallEvent) {
         if let CallEvent::HungUp(cdr) = &event {
-            Metrics::inc(&self.metrics.calls_total);
-            self.queued.push(Cdr::clone(cdr));
+            self.queued.push(cdr.clone());
             self.held.entry(cdr.id.clone()).or_default().push(event);
         } else if let Some(behind) = self.held.get_mut(event.id()) {
             behind.push(event);

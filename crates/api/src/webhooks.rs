@@ -460,17 +460,15 @@ mod tests {
 
     #[test]
     fn call_hook_body() {
-        let call = pbx::CallInfo {
+        let note = pbx::CallNote {
             id: "id-1".into(),
             domain: "example.com".into(),
-            call_id: "c@h".into(),
             from: "1000".into(),
             to: "1001".into(),
-        };
-        let new = CallEvent::New {
-            call: call.clone(),
+            call_id: "c@h".into(),
             time: 7,
         };
+        let new = CallEvent::New(note.clone());
         let json: serde_json::Value =
             serde_json::from_slice(&serde_json::to_vec(&CallHook::of(&new)).expect("json"))
                 .expect("parse");
@@ -480,17 +478,14 @@ mod tests {
                 "from": "1000", "to": "1001", "call_id": "c@h", "time": 7})
         );
         let cdr = Cdr::new(
-            call,
-            pbx::CallTimes {
-                start: 7,
-                answer: None,
-                end: 9,
-            },
-            pbx::Cause::unanswered(sip::StatusCode::NOT_FOUND, "Not Found"),
+            &note,
+            None,
+            9,
+            pbx::Cause::new(404, "Not Found"),
             pbx::HangupBy::System,
             vec![],
         );
-        let hung = CallEvent::HungUp(Box::new(cdr.clone()));
+        let hung = CallEvent::HungUp(cdr.clone());
         let json: serde_json::Value =
             serde_json::from_slice(&serde_json::to_vec(&CallHook::of(&hung)).expect("json"))
                 .expect("parse");

@@ -51,13 +51,7 @@ async fn dead_control_server_blocks_nothing() {
     // A small channel, used as the endpoint uses it: `try_send`, and what is refused is kept
     // and offered again later.
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let writer = api::spawn_call_events(
-        h.store.clone(),
-        h.metrics.clone(),
-        rx,
-        hooks_tx,
-        Default::default(),
-    );
+    let writer = api::spawn_call_events(h.store.clone(), rx, hooks_tx, Default::default());
 
     let cdrs: Vec<pbx::Cdr> = (0..100)
         .map(|n| {
@@ -104,7 +98,6 @@ async fn dead_control_server_blocks_nothing() {
         metrics.webhook_dropped.load(Ordering::Relaxed) >= 394
     })
     .await;
-    assert_eq!(h.metrics.calls_total.load(Ordering::Relaxed), 100);
 
     // The writer ends without waiting for the webhooks.
     drop(tx);

@@ -8,23 +8,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pbx::{CallEvent, Metrics};
+use pbx::CallEvent;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_cdrs_share_a_transaction() {
     let store = Arc::new(common::ScriptedStore::new(Duration::from_millis(200)).await);
     let (hooks_tx, mut hooks) = tokio::sync::mpsc::channel(1024);
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    let writer = api::spawn_call_events(
-        store.clone(),
-        Arc::new(Metrics::default()),
-        rx,
-        hooks_tx,
-        Default::default(),
-    );
+    let writer = api::spawn_call_events(store.clone(), rx, hooks_tx, Default::default());
     for n in 0..200 {
         let cdr = common::cdr("example.com", n, 1_795_500_000, "1000", "1001");
-        tx.try_send(CallEvent::HungUp(Box::new(cdr))).unwrap();
+        tx.try_send(CallEvent::HungUp(cdr)).unwrap();
     }
     for _ in 0..200 {
         tokio::time::timeout(Duration::from_secs(20), hooks.recv())

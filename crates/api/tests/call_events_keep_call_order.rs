@@ -41,26 +41,11 @@ async fn per_call_order_without_head_of_line_blocking() {
     )
     .unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let writer = api::spawn_call_events(
-        h.store.clone(),
-        h.metrics.clone(),
-        rx,
-        hooks_tx,
-        Default::default(),
-    );
+    let writer = api::spawn_call_events(h.store.clone(), rx, hooks_tx, Default::default());
 
     let mut slow_events = common::call_events(&slow);
     // A stray event after the hang-up.
-    slow_events.push(CallEvent::Ringing {
-        call: pbx::CallInfo {
-            id: slow.id.clone(),
-            domain: slow.domain.clone(),
-            call_id: slow.call_id.clone(),
-            from: slow.from.clone(),
-            to: slow.to.clone(),
-        },
-        time: slow.end,
-    });
+    slow_events.push(CallEvent::Ringing(common::note_of(&slow, slow.end)));
     for event in slow_events.into_iter().chain(common::call_events(&fast)) {
         tx.try_send(event).unwrap();
     }

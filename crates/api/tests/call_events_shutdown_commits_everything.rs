@@ -8,20 +8,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pbx::{CallEvent, CdrQuery, Metrics, Store};
+use pbx::{CallEvent, CdrQuery, Store};
 
 #[tokio::test]
 async fn closing_the_channel_drains_it() {
     let store = Arc::new(common::ScriptedStore::new(Duration::from_millis(50)).await);
     let (hooks_tx, mut hooks) = tokio::sync::mpsc::channel(4096);
     let (tx, rx) = tokio::sync::mpsc::channel(4096);
-    let writer = api::spawn_call_events(
-        store.clone(),
-        Arc::new(Metrics::default()),
-        rx,
-        hooks_tx,
-        Default::default(),
-    );
+    let writer = api::spawn_call_events(store.clone(), rx, hooks_tx, Default::default());
     let cdrs: Vec<pbx::Cdr> = (0..300)
         .map(|n| {
             common::cdr(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use pbx::{CallEvent, Metrics};
+use pbx::CallEvent;
 
 #[tokio::test]
 async fn a_dead_store_at_shutdown_returns_the_records() {
@@ -24,13 +24,7 @@ async fn a_dead_store_at_shutdown_returns_the_records() {
         shutdown_grace: Duration::from_millis(200),
         ..Default::default()
     };
-    let writer = api::spawn_call_events(
-        store.clone(),
-        Arc::new(Metrics::default()),
-        rx,
-        hooks_tx,
-        config,
-    );
+    let writer = api::spawn_call_events(store.clone(), rx, hooks_tx, config);
     let cdrs: Vec<pbx::Cdr> = (0..5)
         .map(|n| {
             common::cdr(

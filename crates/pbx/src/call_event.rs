@@ -8,22 +8,25 @@ use rand::RngCore;
 
 use crate::cdr::Cdr;
 
-/// Who a call is between, and its ids: what every event of the call repeats.
+/// What every event of a call carries: who the call is between, its ids, and when the event
+/// happened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CallInfo {
-    /// The PBX's call id, a UUID ([`CallInfo::new_id`]); `/call/{id}` in the API.
+pub struct CallNote {
+    /// The PBX's call id, a UUID ([`CallNote::new_id`]); `/call/{id}` in the API.
     pub id: String,
     /// The account: the caller's domain, lowercased.
     pub domain: String,
-    /// The SIP Call-ID of the caller's INVITE.
-    pub call_id: String,
     /// The caller's user name.
     pub from: String,
     /// The dialled target's user name.
     pub to: String,
+    /// The SIP Call-ID of the caller's INVITE.
+    pub call_id: String,
+    /// When the event happened, Unix seconds.
+    pub time: u64,
 }
 
-impl CallInfo {
+impl CallNote {
     /// A fresh call id: a random (version 4) UUID in its hyphenated lowercase form, from the
     /// caller's RNG (seeded in tests).
     pub fn new_id(rng: &mut impl RngCore) -> String {
@@ -50,37 +53,22 @@ impl CallInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallEvent {
     /// An authenticated INVITE started a call.
-    New {
-        /// The call.
-        call: CallInfo,
-        /// Unix seconds.
-        time: u64,
-    },
+    New(CallNote),
     /// The callee's side is ringing (the first 180 or 183).
-    Ringing {
-        /// The call.
-        call: CallInfo,
-        /// Unix seconds.
-        time: u64,
-    },
+    Ringing(CallNote),
     /// The callee answered (the 2xx that won).
-    Answered {
-        /// The call.
-        call: CallInfo,
-        /// Unix seconds.
-        time: u64,
-    },
+    Answered(CallNote),
     /// The call ended, answered or not; its record. The event's time is `cdr.end`.
-    HungUp(Box<Cdr>),
+    HungUp(Cdr),
 }
 
 impl CallEvent {
     /// The event's name in webhooks: `new`, `ringing`, `answered`, `hungup`.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::New { .. } => "new",
-            Self::Ringing { .. } => "ringing",
-            Self::Answered { .. } => "answered",
+            Self::New(_) => "new",
+            Self::Ringing(_) => "ringing",
+            Self::Answered(_) => "answered",
             Self::HungUp(_) => "hungup",
         }
     }
@@ -88,9 +76,7 @@ impl CallEvent {
     /// The PBX's call id.
     pub fn id(&self) -> &str {
         match self {
-            Self::New { call, .. } | Self::Ringing { call, .. } | Self::Answered { call, .. } => {
-                &call.id
-            }
+            Self::New(n) | Self::Ringing(n) | Self::Answered(n) => &n.id,
             Self::HungUp(cdr) => &cdr.id,
         }
     }
@@ -98,9 +84,7 @@ impl CallEvent {
     /// The call's account.
     pub fn domain(&self) -> &str {
         match self {
-            Self::New { call, .. } | Self::Ringing { call, .. } | Self::Answered { call, .. } => {
-                &call.domain
-            }
+            Self::New(n) | Self::Ringing(n) | Self::Answered(n) => &n.domain,
             Self::HungUp(cdr) => &cdr.domain,
         }
     }
@@ -108,9 +92,7 @@ impl CallEvent {
     /// The caller's user name.
     pub fn from(&self) -> &str {
         match self {
-            Self::New { call, .. } | Self::Ringing { call, .. } | Self::Answered { call, .. } => {
-                &call.from
-            }
+            Self::New(n) | Self::Ringing(n) | Self::Answered(n) => &n.from,
             Self::HungUp(cdr) => &cdr.from,
         }
     }
@@ -118,9 +100,7 @@ impl CallEvent {
     /// The dialled target's user name.
     pub fn to(&self) -> &str {
         match self {
-            Self::New { call, .. } | Self::Ringing { call, .. } | Self::Answered { call, .. } => {
-                &call.to
-            }
+            Self::New(n) | Self::Ringing(n) | Self::Answered(n) => &n.to,
             Self::HungUp(cdr) => &cdr.to,
         }
     }
@@ -128,9 +108,7 @@ impl CallEvent {
     /// The SIP Call-ID of the caller's INVITE.
     pub fn call_id(&self) -> &str {
         match self {
-            Self::New { call, .. } | Self::Ringing { call, .. } | Self::Answered { call, .. } => {
-                &call.call_id
-            }
+            Self::New(n) | Self::Ringing(n) | Self::Answered(n) => &n.call_id,
             Self::HungUp(cdr) => &cdr.call_id,
         }
     }
@@ -138,9 +116,7 @@ impl CallEvent {
     /// When it happened, Unix seconds.
     pub fn time(&self) -> u64 {
         match self {
-            Self::New { time, .. } | Self::Ringing { time, .. } | Self::Answered { time, .. } => {
-                *time
-            }
+            Self::New(n) | Self::Ringing(n) | Self::Answered(n) => n.time,
             Self::HungUp(cdr) => cdr.end,
         }
     }
@@ -160,13 +136,13 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
-    use crate::cdr::{CallTimes, Cause, HangupBy};
+    use crate::cdr::{Cause, HangupBy};
 
     #[test]
     fn uuids_are_version_4() {
         let mut rng = StdRng::seed_from_u64(7);
-        let a = CallInfo::new_id(&mut rng);
-        let b = CallInfo::new_id(&mut rng);
+        let a = CallNote::new_id(&mut rng);
+        let b = CallNote::new_id(&mut rng);
         assert_ne!(a, b);
         for id in [a, b] {
             assert_eq!(id.len(), 36);
@@ -186,34 +162,26 @@ mod tests {
 
     #[test]
     fn accessors_agree_across_variants() {
-        let call = CallInfo {
+        let note = |time| CallNote {
             id: "id-1".into(),
             domain: "example.com".into(),
-            call_id: "c@h".into(),
             from: "1000".into(),
             to: "1001".into(),
+            call_id: "c@h".into(),
+            time,
         };
-        let hung = CallEvent::HungUp(Box::new(Cdr::new(
-            call.clone(),
-            CallTimes {
-                start: 10,
-                answer: None,
-                end: 15,
-            },
-            Cause::unanswered(sip::StatusCode::NOT_FOUND, "Not Found"),
+        let hung = CallEvent::HungUp(Cdr::new(
+            &note(10),
+            None,
+            15,
+            Cause::new(404, "Not Found"),
             HangupBy::System,
             vec![],
-        )));
+        ));
         let events = [
-            CallEvent::New {
-                call: call.clone(),
-                time: 10,
-            },
-            CallEvent::Ringing {
-                call: call.clone(),
-                time: 11,
-            },
-            CallEvent::Answered { call, time: 12 },
+            CallEvent::New(note(10)),
+            CallEvent::Ringing(note(11)),
+            CallEvent::Answered(note(12)),
             hung,
         ];
         let names: Vec<_> = events.iter().map(CallEvent::name).collect();
@@ -224,7 +192,8 @@ mod tests {
                 ("id-1", "example.com", "c@h", "1000", "1001")
             );
         }
-        assert_eq!(events[3].time(), 15);
+        let times: Vec<_> = events.iter().map(CallEvent::time).collect();
+        assert_eq!(times, [10, 11, 12, 15]);
         assert!(events[3].cdr().is_some() && events[0].cdr().is_none());
     }
 }

@@ -15,9 +15,9 @@
 //!   call was never answered), `end` when the call ended. A CDR is written at the end, so only
 //!   `answer` can be absent. `duration` is `end - start`, `billsec` `end - answer` (0 when
 //!   unanswered); both saturate at 0 if the wall clock stepped back during the call.
-//! - `cause` follows one rule, [`Cause`]'s: the code is the final response the caller got to
-//!   its INVITE (200 when answered); the reason is that response's reason phrase when the call
-//!   was not answered, and what ended it when it was.
+//! - `cause` follows one rule, [`Cause`]'s: a party's BYE is 200 `BYE`; anything else is the
+//!   status that says why the call ended, with its reason phrase (the final response the
+//!   caller got when the call was never answered).
 //!
 //! The same JSON is the content of the 9P tree's `cdr/` files, named by [`Cdr::tree_path`].
 //! Storage goes through [`Store::insert_cdrs`](crate::Store::insert_cdrs) and
@@ -27,9 +27,8 @@ use std::fmt::{self, Write};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use sip::StatusCode;
 
-use crate::call_event::CallInfo;
+use crate::call_event::CallNote;
 use crate::time::utc_date;
 
 /// One call detail record, in the JSON shape of DESIGN.md section 15.
@@ -65,45 +64,29 @@ pub struct Cdr {
     pub codecs: Vec<String>,
 }
 
-/// When a call started, was answered and ended (Unix seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallTimes {
-    /// The INVITE arrived.
-    pub start: u64,
-    /// The callee's 2xx arrived, if it did.
-    pub answer: Option<u64>,
-    /// The call ended.
-    pub end: u64,
-}
-
 impl Cdr {
-    /// The record of a call that has ended: `duration` and `billsec` are computed from
-    /// `times` (saturating at 0, should the wall clock have stepped back).
+    /// The record of a call that has ended. `call` is the note of its
+    /// [`New`](crate::CallEvent::New) event (its `time` is the start); `duration` and
+    /// `billsec` are computed (saturating at 0, should the wall clock have stepped back).
     pub fn new(
-        call: CallInfo,
-        times: CallTimes,
+        call: &CallNote,
+        answer: Option<u64>,
+        end: u64,
         cause: Cause,
         hangup_by: HangupBy,
         codecs: Vec<String>,
     ) -> Self {
-        let CallInfo {
-            id,
-            domain,
-            call_id,
-            from,
-            to,
-        } = call;
         Self {
-            id,
-            domain,
-            call_id,
-            from,
-            to,
-            start: times.start,
-            answer: times.answer,
-            end: times.end,
-            duration: times.end.saturating_sub(times.start),
-            billsec: times.answer.map_or(0, |a| times.end.saturating_sub(a)),
+            id: call.id.clone(),
+            domain: call.domain.clone(),
+            call_id: call.call_id.clone(),
+            from: call.from.clone(),
+            to: call.to.clone(),
+            start: call.time,
+            answer,
+            end,
+            duration: end.saturating_sub(call.time),
+            billsec: answer.map_or(0, |a| end.saturating_sub(a)),
             cause,
             hangup_by,
             codecs,
@@ -152,48 +135,35 @@ pub fn tree_escape(part: &str) -> String {
 /// Why a call ended: a SIP status code and a reason text.
 ///
 /// The rule:
-/// - a call never answered: the final response the caller got to its INVITE and that
-///   response's reason phrase: 486 Busy Here (callee busy), 487 Request Terminated (the caller
-///   cancelled), 480 Temporarily Unavailable (no answer in time, or the target has no
-///   registration), 404 Not Found (unknown target), 488 Not Acceptable Here (no common codec),
-///   503 Service Unavailable (shutting down)...: [`Cause::unanswered`];
-/// - an answered call: code 200 (the INVITE's final response), and as reason what ended it:
-///   `BYE` when a party hung up ([`Cause::bye`]; the text of an RFC 3326 `Reason` header on
-///   the BYE instead, when it carried one), or for the PBX's own hang-ups a short lowercase
-///   phrase such as `media timeout`, `session timer expired`, `shutdown` or `hangup requested`
-///   ([`Cause::ended`]).
+/// - a party hung up an answered call with a BYE: 200 `BYE` ([`Cause::bye`]);
+/// - a call never answered: the final response the caller got to its INVITE, with its reason
+///   phrase: 486 Busy Here (callee busy), 487 Request Terminated (the caller cancelled), 480
+///   (no answer in time, or the target has no registration), 404 Not Found (unknown target),
+///   488 Not Acceptable Here (no common codec)...;
+/// - the PBX ended the call (answered or not): the status that says why, with its reason:
+///   408 for a session timer that expired, media that stopped or an ACK that never came, 503
+///   Service Unavailable at shutdown, and so on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cause {
     /// SIP status code, 200..=699.
     pub code: u16,
-    /// Reason phrase, or for answered calls what ended them.
+    /// Reason phrase (`BYE` for a party's hang-up).
     pub reason: String,
 }
 
 impl Cause {
-    /// A call that was not answered: the final response the caller got, with its reason
-    /// phrase (pass the phrase the callee sent when relaying its response, else
-    /// [`StatusCode::canonical_reason`]).
-    pub fn unanswered(status: StatusCode, reason: &str) -> Self {
+    /// A cause from its code and reason.
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
         Self {
-            code: status.code(),
-            reason: reason.to_owned(),
+            code,
+            reason: reason.into(),
         }
     }
 
-    /// An answered call ended by a party's BYE that carried no `Reason` header.
+    /// An answered call that a party ended with a BYE: 200 `BYE`.
     pub fn bye() -> Self {
-        Self::ended("BYE")
-    }
-
-    /// An answered call ended for `reason`: a `Reason` header's text, or the PBX's own cause
-    /// (`media timeout`, `session timer expired`, `shutdown`, `hangup requested`).
-    pub fn ended(reason: &str) -> Self {
-        Self {
-            code: StatusCode::OK.code(),
-            reason: reason.to_owned(),
-        }
+        Self::new(200, "BYE")
     }
 }
 
@@ -330,7 +300,7 @@ impl FromStr for CdrCursor {
     type Err = BadCursor;
 
     fn from_str(s: &str) -> Result<Self, BadCursor> {
-        if s.len() > CURSOR_MAX || s.len() % 2 != 0 {
+        if s.len() > CURSOR_MAX || !s.len().is_multiple_of(2) {
             return Err(BadCursor);
         }
         let bytes = s
@@ -358,25 +328,23 @@ impl FromStr for CdrCursor {
 mod tests {
     use super::*;
 
-    fn call() -> CallInfo {
-        CallInfo {
+    fn call(start: u64) -> CallNote {
+        CallNote {
             id: "0b7a3c1e-5f0d-4c4e-9a51-2d1f7f0e8a11".into(),
             domain: "example.com".into(),
-            call_id: "a84b4c76e66710@192.0.2.4".into(),
             from: "1000".into(),
             to: "1001".into(),
+            call_id: "a84b4c76e66710@192.0.2.4".into(),
+            time: start,
         }
     }
 
     #[test]
     fn answered_call_json_shape() {
         let cdr = Cdr::new(
-            call(),
-            CallTimes {
-                start: 1_795_543_261,
-                answer: Some(1_795_543_265),
-                end: 1_795_543_325,
-            },
+            &call(1_795_543_261),
+            Some(1_795_543_265),
+            1_795_543_325,
             Cause::bye(),
             HangupBy::Caller,
             vec!["PCMU/8000".into(), "telephone-event/8000".into()],
@@ -407,13 +375,10 @@ mod tests {
     #[test]
     fn unanswered_call_has_null_answer_and_no_billsec() {
         let cdr = Cdr::new(
-            call(),
-            CallTimes {
-                start: 100,
-                answer: None,
-                end: 130,
-            },
-            Cause::unanswered(StatusCode::REQUEST_TERMINATED, "Request Terminated"),
+            &call(100),
+            None,
+            130,
+            Cause::new(487, "Request Terminated"),
             HangupBy::Caller,
             vec![],
         );
@@ -427,18 +392,14 @@ mod tests {
     #[test]
     fn clock_stepping_back_saturates() {
         let cdr = Cdr::new(
-            call(),
-            CallTimes {
-                start: 100,
-                answer: Some(120),
-                end: 90,
-            },
-            Cause::ended("media timeout"),
+            &call(100),
+            Some(120),
+            90,
+            Cause::new(408, "Media Timeout"),
             HangupBy::System,
             vec![],
         );
         assert_eq!((cdr.duration, cdr.billsec), (0, 0));
-        assert_eq!(cdr.cause.code, 200);
     }
 
     #[test]
@@ -462,13 +423,10 @@ mod tests {
         assert_eq!(tree_escape("j\u{f6}rg"), "j%C3%B6rg");
         assert_eq!(tree_escape("%"), "%25");
         let mut cdr = Cdr::new(
-            call(),
-            CallTimes {
-                start: 1_795_543_261,
-                answer: None,
-                end: 1_795_543_262,
-            },
-            Cause::unanswered(StatusCode::NOT_FOUND, "Not Found"),
+            &call(1_795_543_261),
+            None,
+            1_795_543_262,
+            Cause::new(404, "Not Found"),
             HangupBy::System,
             vec![],
         );

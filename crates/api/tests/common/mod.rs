@@ -277,74 +277,65 @@ pub fn unregistered(domain: &str, user: &str) -> pbx::RegEvent {
     }
 }
 
-/// A call between `from` and `to` of `domain`, its ids derived from `n`.
-pub fn call_info(domain: &str, n: u32, from: &str, to: &str) -> pbx::CallInfo {
-    pbx::CallInfo {
+/// The note of call `n` between `from` and `to` of `domain`, at `time`.
+pub fn call_note(domain: &str, n: u32, from: &str, to: &str, time: u64) -> pbx::CallNote {
+    pbx::CallNote {
         id: format!(
             "{:08x}-0000-4000-8000-{n:012}",
             n.wrapping_mul(2_654_435_761)
         ),
         domain: domain.into(),
-        call_id: format!("call-{n}@192.0.2.1"),
         from: from.into(),
         to: to.into(),
+        call_id: format!("call-{n}@192.0.2.1"),
+        time,
     }
 }
 
 /// The record of call `n`, started at `start`: answered after 2 s and hung up by the caller
 /// 10 s later when `n` is even, cancelled after 5 s when odd.
 pub fn cdr(domain: &str, n: u32, start: u64, from: &str, to: &str) -> pbx::Cdr {
-    let call = call_info(domain, n, from, to);
+    let call = call_note(domain, n, from, to, start);
     if n.is_multiple_of(2) {
         pbx::Cdr::new(
-            call,
-            pbx::CallTimes {
-                start,
-                answer: Some(start + 2),
-                end: start + 12,
-            },
+            &call,
+            Some(start + 2),
+            start + 12,
             pbx::Cause::bye(),
             pbx::HangupBy::Caller,
             vec!["PCMU/8000".into()],
         )
     } else {
         pbx::Cdr::new(
-            call,
-            pbx::CallTimes {
-                start,
-                answer: None,
-                end: start + 5,
-            },
-            pbx::Cause::unanswered(sip::StatusCode::REQUEST_TERMINATED, "Request Terminated"),
+            &call,
+            None,
+            start + 5,
+            pbx::Cause::new(487, "Request Terminated"),
             pbx::HangupBy::Caller,
             vec![],
         )
     }
 }
 
-/// The four events of a call, `new` to `hungup`, for `cdr`.
-pub fn call_events(cdr: &pbx::Cdr) -> Vec<pbx::CallEvent> {
-    let call = pbx::CallInfo {
+/// The note of `cdr`'s call at `time`.
+pub fn note_of(cdr: &pbx::Cdr, time: u64) -> pbx::CallNote {
+    pbx::CallNote {
         id: cdr.id.clone(),
         domain: cdr.domain.clone(),
-        call_id: cdr.call_id.clone(),
         from: cdr.from.clone(),
         to: cdr.to.clone(),
-    };
+        call_id: cdr.call_id.clone(),
+        time,
+    }
+}
+
+/// The four events of a call, `new` to `hungup`, for `cdr`.
+pub fn call_events(cdr: &pbx::Cdr) -> Vec<pbx::CallEvent> {
     vec![
-        pbx::CallEvent::New {
-            call: call.clone(),
-            time: cdr.start,
-        },
-        pbx::CallEvent::Ringing {
-            call: call.clone(),
-            time: cdr.start + 1,
-        },
-        pbx::CallEvent::Answered {
-            call,
-            time: cdr.start + 2,
-        },
-        pbx::CallEvent::HungUp(Box::new(cdr.clone())),
+        pbx::CallEvent::New(note_of(cdr, cdr.start)),
+        pbx::CallEvent::Ringing(note_of(cdr, cdr.start + 1)),
+        pbx::CallEvent::Answered(note_of(cdr, cdr.start + 2)),
+        pbx::CallEvent::HungUp(cdr.clone()),
     ]
 }
 
