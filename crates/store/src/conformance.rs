@@ -920,7 +920,7 @@ fn rich_data() -> (Vec<(Domain, Vec<User>)>, Vec<UserBindings>) {
 /// A CDR with every field derived from `n`, so that field mix-ups show. Ids are unique per
 /// `n` (below 100,000) but do not sort in `n` order.
 fn cdr(domain: &str, n: u32, start: u64, from: &str, to: &str) -> Cdr {
-    let answered = n % 3 != 0;
+    let answered = !n.is_multiple_of(3);
     Cdr {
         id: format!("{:05}-{n}", (u64::from(n) * 7919) % 100_000),
         domain: domain.to_owned(),
