@@ -312,7 +312,10 @@ fn early_offer_call_forks_rings_answers_and_hangs_up() {
     assert_eq!(out[0].1, a_flow());
     let cdr = cdrs(&acts);
     assert_eq!(cdr.len(), 1);
-    assert_eq!((cdr[0].cause.code, cdr[0].hangup_by.as_str()), (200, "callee"));
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (200, "callee")
+    );
     assert_eq!((cdr[0].duration, cdr[0].billsec), (30, 30));
     assert_eq!(cdr[0].codecs, ["PCMA/8000"]);
     assert!(h.media.open_sessions().is_empty(), "media released");
@@ -369,7 +372,10 @@ fn cancel_before_answer_gives_487_and_cancels_ringing_forks() {
     assert!(matches!(&requests(&acts2)[..], [(r, _)] if r.method == Method::Cancel));
     assert!(statuses(&acts2).is_empty(), "nothing more for the caller");
     let cdr = cdrs(&acts);
-    assert_eq!((cdr[0].cause.code, cdr[0].hangup_by.as_str()), (487, "caller"));
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (487, "caller")
+    );
     assert_eq!(cdr[0].answer, None);
 }
 
@@ -519,7 +525,10 @@ fn a_session_without_refresh_is_torn_down() {
     assert_eq!(byes.len(), 2);
     assert!(byes.iter().all(|(r, _)| r.method == Method::Bye));
     let cdr = cdrs(&acts);
-    assert_eq!((cdr[0].cause.code, cdr[0].hangup_by.as_str()), (408, "system"));
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (408, "system")
+    );
 }
 
 #[test]
