@@ -228,12 +228,16 @@ fn serve(c: Config) -> anyhow::Result<()> {
         // The guard first: a blocked address costs nothing more than this lookup.
         pipeline.push(pbx::GuardInterceptor(guard.clone()));
         pipeline.push(pbx::SipLog);
-        // Registration events for webhooks; bounded, so a dead control server costs nothing.
+        // Registration and call events for webhooks; bounded, so a dead control server costs
+        // nothing. Call events reach the webhooks through the CDR writer (below), which passes
+        // a hang-up on only once its CDR is committed.
         let (events, events_rx) = tokio::sync::mpsc::channel(api::WEBHOOK_CHANNEL);
-        let webhooks = api::spawn_webhooks(
+        let (call_hooks, call_hooks_rx) = tokio::sync::mpsc::channel(api::CALL_HOOK_CHANNEL);
+        let webhooks = api::spawn_webhooks_with_calls(
             state.clone(),
             metrics.clone(),
             events_rx,
+            call_hooks_rx,
             api::WebhookConfig::default(),
         )
         .context("cannot start webhooks")?;
@@ -277,8 +281,13 @@ fn serve(c: Config) -> anyhow::Result<()> {
             rand::rngs::StdRng::from_os_rng(),
         )
         .with_advertise(c.advertise);
-        let (call_events, call_events_rx) = tokio::sync::mpsc::channel(api::WEBHOOK_CHANNEL);
-        let cdrs = tokio::spawn(log_call_events(call_events_rx));
+        let (call_events, call_events_rx) = tokio::sync::mpsc::channel(api::CALL_EVENT_CHANNEL);
+        let cdrs = api::spawn_call_events(
+            store.clone(),
+            call_events_rx,
+            call_hooks,
+            api::CallEventsConfig::default(),
+        );
         let (_commands_tx, commands) = tokio::sync::mpsc::channel(64);
         let apps = net::Apps {
             answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
@@ -303,8 +312,13 @@ fn serve(c: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         run.await.context("sip server task failed")?;
-        // Every CDR is handed over before the writer may stop.
-        let _ = cdrs.await;
+        // SIP has stopped and handed over every call event: the writer commits the last CDRs
+        // and returns any the store would not take.
+        match cdrs.await {
+            Ok(unwritten) if unwritten.is_empty() => {}
+            Ok(unwritten) => save_unwritten_cdrs(&c.data, &unwritten),
+            Err(e) => tracing::error!(error = %e, "CDR writer task failed"),
+        }
         // SIP has stopped and dropped its end of the event channel: the webhooks finish what
         // they hold, briefly.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), webhooks).await;
@@ -362,9 +376,24 @@ async fn copy_media_counters(
 }
 
 /// Call events until the CDR writer is wired: logged.
-async fn log_call_events(mut rx: tokio::sync::mpsc::Receiver<pbx::calls::CallEvent>) {
-    while let Some(event) = rx.recv().await {
-        tracing::info!(?event, "call event");
+/// Keeps the CDRs the store refused at shutdown, one JSON object per line, in
+/// `<data>/cdr-unwritten-<unix>.jsonl`, so that they can be imported by hand: a CDR is never
+/// silently lost.
+fn save_unwritten_cdrs(data: &std::path::Path, cdrs: &[pbx::Cdr]) {
+    let path = data.join(format!("cdr-unwritten-{}.jsonl", unix_now()));
+    let lines: String = cdrs.iter().map(|c| c.to_json() + "\n").collect();
+    match std::fs::write(&path, &lines) {
+        Ok(()) => tracing::error!(
+            count = cdrs.len(),
+            path = %path.display(),
+            "the store refused CDRs at shutdown; saved them to a file"
+        ),
+        Err(e) => tracing::error!(
+            count = cdrs.len(),
+            error = %e,
+            "the store refused CDRs at shutdown and they could not be saved: {}",
+            lines
+        ),
     }
 }
 

@@ -787,7 +787,7 @@ pub struct CdrView {
 /// CDRs are read from the server's `call event event=HungUp(Cdr { .. })` log lines instead.
 /// Once the CDR writer and its API are wired, set this to `false`: then [`wait_cdrs`] reads
 /// only the API, and a missing API fails the call tests.
-pub const CDRS_FROM_LOG_UNTIL_API: bool = true;
+pub const CDRS_FROM_LOG_UNTIL_API: bool = false;
 
 /// Waits up to `within` for at least `count` CDRs of `domain`, then a little longer so that a
 /// superfluous one shows too, and returns them all. Reads `GET /cdr/{domain}`, or (see

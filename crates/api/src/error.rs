@@ -46,6 +46,14 @@ pub enum ApiError {
     /// The same user name twice in one user list.
     #[error("user {0:?} is listed twice")]
     DuplicateUser(String),
+    /// A query string parameter that is malformed, unknown or repeated.
+    #[error("query parameter {parameter:?}: {reason}")]
+    BadQuery {
+        /// The parameter's name (as given, shortened).
+        parameter: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No such domain.
     #[error("no such domain {0:?}")]
     NoSuchDomain(String),
@@ -83,7 +91,8 @@ impl ApiError {
             | Self::EmptyDigest
             | Self::BadControl
             | Self::EmptySecret
-            | Self::DuplicateUser(_) => StatusCode::BAD_REQUEST,
+            | Self::DuplicateUser(_)
+            | Self::BadQuery { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoSuchDomain(_) | Self::NoSuchUser { .. } | Self::NoSuchPath => {
                 StatusCode::NOT_FOUND
@@ -136,6 +145,7 @@ impl ApiError {
             Self::BadControl => "bad_control",
             Self::EmptySecret => "empty_secret",
             Self::DuplicateUser(_) => "duplicate_user",
+            Self::BadQuery { .. } => "bad_query",
             Self::NoSuchDomain(_) => "no_such_domain",
             Self::NoSuchUser { .. } => "no_such_user",
             Self::NoSuchPath => "no_such_path",

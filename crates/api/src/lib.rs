@@ -4,8 +4,9 @@
 //!
 //! The binary builds an [`Api`] over the PBX's shared [`pbx::State`], its [`pbx::Store`] and
 //! its [`pbx::Metrics`], turns it into an axum [`Router`] with [`router`], and runs it with
-//! [`serve`] next to SIP. Registration events go to [`spawn_webhooks`] through a bounded
-//! channel.
+//! [`serve`] next to SIP. Registration events go to the webhooks ([`spawn_webhooks_with_calls`])
+//! through a bounded channel; call events go to [`spawn_call_events`], which commits their
+//! CDRs and then hands them to the same webhooks.
 //!
 //! | method and path | answer |
 //! |---|---|
@@ -15,6 +16,7 @@
 //! | `DELETE /dir/{domain}`, `DELETE /dir/{domain}/{user}` | 204 / 404 |
 //! | `GET /reg` | `{"count": N}`: users with at least one binding, over all domains |
 //! | `GET /reg/{domain}`, `GET /reg/{domain}/{user}` | the seed's registration view |
+//! | `GET /cdr/{domain}` | `{"cdrs": [...], "next": cursor or null}`: a page of call records |
 //! | `GET /openapi.json`, `GET /metrics`, `GET /healthz` | the API document, Prometheus text, liveness |
 //!
 //! Every error is JSON, `{"error": "..."}`, whatever went wrong (bad JSON, a body over
@@ -25,6 +27,8 @@
 
 mod auth;
 mod body;
+mod call_events;
+mod cdrs;
 mod directory;
 mod error;
 mod registrations;
@@ -42,8 +46,12 @@ use axum::routing::get;
 use pbx::{Metrics, State, Store};
 use tower_http::trace::TraceLayer;
 
+pub use call_events::{CALL_EVENT_CHANNEL, CallEventsConfig, spawn_call_events};
 pub use error::ApiError;
-pub use webhooks::{WEBHOOK_CHANNEL, WebhookConfig, WebhookError, spawn_webhooks};
+pub use webhooks::{
+    CALL_HOOK_CHANNEL, WEBHOOK_CHANNEL, WebhookConfig, WebhookError, spawn_webhooks,
+    spawn_webhooks_with_calls,
+};
 
 /// The largest request body accepted: DESIGN.md section 15 asks for at least 1 MiB; beyond this
 /// a request gets 413.
@@ -139,6 +147,7 @@ pub fn router<S: Store>(api: Api<S>) -> Router {
         .route("/reg/", get(registrations::count::<S>))
         .route("/reg/{domain}", get(registrations::domain::<S>))
         .route("/reg/{domain}/{user}", get(registrations::user::<S>))
+        .route("/cdr/{domain}", get(cdrs::list::<S>))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics::<S>))
         .fallback(not_found)

@@ -1,27 +1,44 @@
-//! Registration webhooks to each domain's `control` URL (seed 001, DESIGN.md section 7):
+//! Webhooks to each domain's `control` URL (seed 001, DESIGN.md section 7): registrations,
 //!
 //! ```text
 //! PUT {control}/reg/{domain}/{user}      {"host": "127.0.0.1", "port": 45646, "agent": "Z 5.2.28"}
 //! DELETE {control}/reg/{domain}/{user}
 //! ```
 //!
-//! The endpoint task hands [`RegEvent`]s over a bounded channel with `try_send`, so SIP never
-//! waits here (it counts what the full channel refuses). One dispatcher task takes them and
-//! starts deliveries, each with a timeout per attempt and a few retries with backoff.
+//! and call events (DESIGN.md section 15: notifications; instructions in the answers come with
+//! call control), to the control URL of the caller's domain:
 //!
-//! Order and bounds: deliveries for one (domain, user) run one at a time, in the order their
-//! events came, so a control server never sees a user's DELETE overtake its PUT; different
-//! users are delivered concurrently, at most [`WebhookConfig::max_in_flight`] at once. Events
-//! waiting behind those are held up to [`WebhookConfig::max_queued`]; beyond that, and for
-//! every delivery whose attempts all fail, `webhook_dropped` counts one. So a dead control
-//! server costs a bounded amount of memory and delays only its own domain's users' later
-//! events, never the other domains'.
+//! ```text
+//! POST {control}/call/{id}   {"event": "new", "id": "0b7a3c1e-...", "domain": "example.com",
+//!                             "from": "1000", "to": "1001", "call_id": "a84b4c76e66710@192.0.2.4",
+//!                             "time": 1795543261}
+//! ```
+//!
+//! `event` is `new`, `ringing`, `answered` or `hungup`; `id` is the PBX's call id (the one of
+//! `/call/{id}`), `call_id` the SIP Call-ID, `time` Unix seconds (for `hungup`, the CDR's
+//! `end`), and a `hungup` event carries the call's record as `"cdr": {...}` (the JSON of
+//! [`pbx::Cdr`]), sent only once that record is committed to the store
+//! ([`spawn_call_events`](crate::spawn_call_events)).
+//!
+//! The endpoint task hands [`RegEvent`]s over a bounded channel with `try_send`, so SIP never
+//! waits here (it counts what the full channel refuses); call events come from the call-event
+//! writer, over another bounded channel. One dispatcher task takes both and starts
+//! deliveries, each with a timeout per attempt and a few retries with backoff.
+//!
+//! Order and bounds: deliveries for one (domain, user), and for one call, run one at a time, in
+//! the order their events came, so a control server never sees a user's DELETE overtake its
+//! PUT, nor a call's `hungup` overtake its `new`; different users and calls are delivered
+//! concurrently, at most [`WebhookConfig::max_in_flight`] at once. Events waiting behind those
+//! are held up to [`WebhookConfig::max_queued`]; beyond that, and for every delivery whose
+//! attempts all fail, `webhook_dropped` counts one. So a dead control server costs a bounded
+//! amount of memory and delays only its own domain's later events, never the other domains'.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pbx::{Metrics, RegEvent, State};
+use pbx::{CallEvent, Cdr, Metrics, RegEvent, State};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Url};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -30,6 +47,10 @@ use tokio::time::Instant;
 
 /// A capacity that suits the channel from the endpoint task to [`spawn_webhooks`].
 pub const WEBHOOK_CHANNEL: usize = 1024;
+
+/// A capacity that suits the channel of call events from
+/// [`spawn_call_events`](crate::spawn_call_events) to [`spawn_webhooks_with_calls`].
+pub const CALL_HOOK_CHANNEL: usize = 1024;
 
 /// How webhooks are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,16 +88,31 @@ pub enum WebhookError {
     Client(#[source] reqwest::Error),
 }
 
-/// Starts the webhook dispatcher on the current Tokio runtime (it must be called from within
-/// one). It reads `events` until every sender is dropped, then finishes the deliveries it
-/// holds and ends; await the handle (with a timeout of your choosing) for a clean shutdown.
-///
-/// Installs rustls's `ring` provider as the process default, if no default is installed yet,
-/// so that `https` control URLs work.
+/// Starts the webhook dispatcher for registrations only; see [`spawn_webhooks_with_calls`].
 pub fn spawn_webhooks(
     state: Arc<State>,
     metrics: Arc<Metrics>,
     events: mpsc::Receiver<RegEvent>,
+    config: WebhookConfig,
+) -> Result<JoinHandle<()>, WebhookError> {
+    // A channel already closed: no call event will ever come.
+    let (_, calls) = mpsc::channel(1);
+    spawn_webhooks_with_calls(state, metrics, events, calls, config)
+}
+
+/// Starts the webhook dispatcher on the current Tokio runtime (it must be called from within
+/// one), for registration events from `registrations` and call events from `calls` (the
+/// `hooks` end of [`spawn_call_events`](crate::spawn_call_events)). It reads both until every
+/// sender of each is dropped, then finishes the deliveries it holds and ends; await the handle
+/// (with a timeout of your choosing) for a clean shutdown.
+///
+/// Installs rustls's `ring` provider as the process default, if no default is installed yet,
+/// so that `https` control URLs work.
+pub fn spawn_webhooks_with_calls(
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+    registrations: mpsc::Receiver<RegEvent>,
+    calls: mpsc::Receiver<CallEvent>,
     config: WebhookConfig,
 ) -> Result<JoinHandle<()>, WebhookError> {
     crate::install_crypto_provider();
@@ -99,25 +135,70 @@ pub fn spawn_webhooks(
         last_warning: None,
         dropped_since_warning: 0,
     };
-    Ok(tokio::spawn(dispatcher.run(events)))
+    Ok(tokio::spawn(dispatcher.run(registrations, calls)))
 }
 
-/// (domain, user).
-type Key = (String, String);
+/// What deliveries are ordered by: one at a time per key, in event order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// A user's registrations: (domain, user).
+    User(String, String),
+    /// A call's events, by the PBX's call id.
+    Call(String),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::User(domain, user) => write!(f, "user {user}@{domain}"),
+            Self::Call(id) => write!(f, "call {id}"),
+        }
+    }
+}
 
 /// One HTTP request to send.
 struct Delivery {
     method: Method,
     url: Url,
-    body: Option<Registered>,
+    /// A JSON body, serialized once for every attempt.
+    body: Option<Vec<u8>>,
 }
 
-/// The body of the PUT.
+/// The body of the registration PUT.
 #[derive(Serialize)]
 struct Registered {
     host: String,
     port: u16,
     agent: String,
+}
+
+/// The body of a call event's POST.
+#[derive(Serialize)]
+struct CallHook<'a> {
+    event: &'static str,
+    id: &'a str,
+    domain: &'a str,
+    from: &'a str,
+    to: &'a str,
+    call_id: &'a str,
+    time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cdr: Option<&'a Cdr>,
+}
+
+impl<'a> CallHook<'a> {
+    fn of(event: &'a CallEvent) -> Self {
+        Self {
+            event: event.name(),
+            id: event.id(),
+            domain: event.domain(),
+            from: event.from(),
+            to: event.to(),
+            call_id: event.call_id(),
+            time: event.time(),
+            cdr: event.cdr(),
+        }
+    }
 }
 
 /// The single task that orders deliveries. Invariants: a key is in `busy` while its delivery
@@ -142,18 +223,27 @@ struct Dispatcher {
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
-    async fn run(mut self, mut events: mpsc::Receiver<RegEvent>) {
-        let mut open = true;
+    async fn run(
+        mut self,
+        mut registrations: mpsc::Receiver<RegEvent>,
+        mut calls: mpsc::Receiver<CallEvent>,
+    ) {
+        let mut registrations_open = true;
+        let mut calls_open = true;
         loop {
             self.start_ready();
-            if !open && self.in_flight.is_empty() {
+            if !registrations_open && !calls_open && self.in_flight.is_empty() {
                 // Nothing runs, so `start_ready` found nothing waiting either.
                 break;
             }
             tokio::select! {
-                event = events.recv(), if open => match event {
-                    Some(event) => self.handle_event(event),
-                    None => open = false,
+                event = registrations.recv(), if registrations_open => match event {
+                    Some(event) => self.handle_registration(event),
+                    None => registrations_open = false,
+                },
+                event = calls.recv(), if calls_open => match event {
+                    Some(event) => self.handle_call(&event),
+                    None => calls_open = false,
                 },
                 Some(done) = self.in_flight.join_next_with_id() => {
                     let (id, delivered) = match done {
@@ -168,7 +258,7 @@ impl Dispatcher {
         tracing::debug!("webhook dispatcher done");
     }
 
-    fn handle_event(&mut self, event: RegEvent) {
+    fn handle_registration(&mut self, event: RegEvent) {
         let (domain, user, method, body) = match event {
             RegEvent::Registered {
                 domain,
@@ -176,38 +266,65 @@ impl Dispatcher {
                 host,
                 port,
                 agent,
-            } => (
-                domain,
-                user,
-                Method::PUT,
-                Some(Registered { host, port, agent }),
-            ),
+            } => {
+                let body = serde_json::to_vec(&Registered { host, port, agent }).ok();
+                (domain, user, Method::PUT, body)
+            }
             RegEvent::Unregistered { domain, user } => (domain, user, Method::DELETE, None),
         };
-        let control = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .domain(&domain)
-            .and_then(|d| d.domain.control.clone());
-        let Some(control) = control else {
+        let Some(control) = self.control(&domain) else {
             tracing::trace!(%domain, %user, "no control URL: no webhook");
             return;
         };
-        let Some(url) = hook_url(&control, &domain, &user) else {
+        let Some(url) = hook_url(&control, &["reg", &domain, &user]) else {
             tracing::debug!(%domain, "control URL unusable for webhooks");
             self.dropped();
             return;
         };
+        self.enqueue(Key::User(domain, user), Delivery { method, url, body });
+    }
+
+    fn handle_call(&mut self, event: &CallEvent) {
+        let domain = event.domain();
+        let Some(control) = self.control(domain) else {
+            tracing::trace!(%domain, call = event.id(), "no control URL: no webhook");
+            return;
+        };
+        let Some(url) = hook_url(&control, &["call", event.id()]) else {
+            tracing::debug!(%domain, "control URL unusable for webhooks");
+            self.dropped();
+            return;
+        };
+        let body = serde_json::to_vec(&CallHook::of(event)).ok();
+        self.enqueue(
+            Key::Call(event.id().to_owned()),
+            Delivery {
+                method: Method::POST,
+                url,
+                body,
+            },
+        );
+    }
+
+    /// The domain's control URL, if it has one.
+    fn control(&self, domain: &str) -> Option<String> {
+        self.state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .domain(domain)
+            .and_then(|d| d.domain.control.clone())
+    }
+
+    /// Queues a delivery behind its key's earlier ones, or drops it when the queue is full.
+    fn enqueue(&mut self, key: Key, delivery: Delivery) {
         if self.queued >= self.config.max_queued {
             self.dropped();
             return;
         }
-        let key = (domain, user);
         let queue = self.waiting.entry(key.clone()).or_default();
         let was_empty = queue.is_empty();
-        queue.push_back(Delivery { method, url, body });
+        queue.push_back(delivery);
         self.queued += 1;
         if was_empty && !self.busy.values().any(|k| *k == key) {
             self.ready.push_back(key);
@@ -268,9 +385,9 @@ impl Dispatcher {
     }
 }
 
-/// `{control}/reg/{domain}/{user}`, path segments percent-encoded as needed. `None` when
-/// `control` is not an http(s) URL that can take a path.
-fn hook_url(control: &str, domain: &str, user: &str) -> Option<Url> {
+/// `{control}/{segments...}` (`reg/{domain}/{user}`, `call/{id}`), path segments
+/// percent-encoded as needed. `None` when `control` is not an http(s) URL that can take a path.
+fn hook_url(control: &str, segments: &[&str]) -> Option<Url> {
     let mut url = Url::parse(control).ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
@@ -278,7 +395,7 @@ fn hook_url(control: &str, domain: &str, user: &str) -> Option<Url> {
     url.path_segments_mut()
         .ok()?
         .pop_if_empty()
-        .extend(["reg", domain, user]);
+        .extend(segments);
     Some(url)
 }
 
@@ -286,7 +403,7 @@ fn hook_url(control: &str, domain: &str, user: &str) -> Option<Url> {
 async fn deliver(
     client: reqwest::Client,
     config: Arc<WebhookConfig>,
-    (domain, user): Key,
+    key: Key,
     delivery: Delivery,
 ) -> bool {
     let mut pause = config.backoff;
@@ -294,16 +411,18 @@ async fn deliver(
     for attempt in 1..=attempts {
         let mut request = client.request(delivery.method.clone(), delivery.url.clone());
         if let Some(body) = &delivery.body {
-            request = request.json(body);
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body.clone());
         }
         match request.send().await {
             Ok(response) if response.status().is_success() => {
-                tracing::debug!(%domain, %user, method = %delivery.method, "webhook delivered");
+                tracing::debug!(%key, method = %delivery.method, "webhook delivered");
                 return true;
             }
             Ok(response) => {
                 let status = response.status();
-                tracing::debug!(%domain, %user, %status, attempt, "webhook refused");
+                tracing::debug!(%key, %status, attempt, "webhook refused");
                 // The control server understood and said no: asking again will not help,
                 // except for the statuses that mean "later".
                 let retry = status.is_server_error()
@@ -313,7 +432,7 @@ async fn deliver(
                     return false;
                 }
             }
-            Err(e) => tracing::debug!(%domain, %user, error = %e, attempt, "webhook failed"),
+            Err(e) => tracing::debug!(%key, error = %e, attempt, "webhook failed"),
         }
         if attempt < attempts {
             tokio::time::sleep(pause).await;
@@ -329,11 +448,50 @@ mod tests {
 
     #[test]
     fn urls() {
-        let url = hook_url("http://127.0.0.1:9001", "example.com", "1003").expect("url");
+        let url = hook_url("http://127.0.0.1:9001", &["reg", "example.com", "1003"]).expect("url");
         assert_eq!(url.as_str(), "http://127.0.0.1:9001/reg/example.com/1003");
-        let url = hook_url("https://ctl.test/base/", "example.com", "a(b)").expect("url");
+        let url = hook_url("https://ctl.test/base/", &["reg", "example.com", "a(b)"]).expect("url");
         assert_eq!(url.as_str(), "https://ctl.test/base/reg/example.com/a(b)");
-        assert!(hook_url("ftp://ctl.test", "example.com", "1").is_none());
-        assert!(hook_url("not a url", "example.com", "1").is_none());
+        let url = hook_url("http://ctl.test/x", &["call", "0b7a/../x y"]).expect("url");
+        assert_eq!(url.as_str(), "http://ctl.test/x/call/0b7a%2F..%2Fx%20y");
+        assert!(hook_url("ftp://ctl.test", &["reg", "example.com", "1"]).is_none());
+        assert!(hook_url("not a url", &["reg", "example.com", "1"]).is_none());
+    }
+
+    #[test]
+    fn call_hook_body() {
+        let note = pbx::CallNote {
+            id: "id-1".into(),
+            domain: "example.com".into(),
+            from: "1000".into(),
+            to: "1001".into(),
+            call_id: "c@h".into(),
+            time: 7,
+        };
+        let new = CallEvent::New(note.clone());
+        let json: serde_json::Value =
+            serde_json::from_slice(&serde_json::to_vec(&CallHook::of(&new)).expect("json"))
+                .expect("parse");
+        assert_eq!(
+            json,
+            serde_json::json!({"event": "new", "id": "id-1", "domain": "example.com",
+                "from": "1000", "to": "1001", "call_id": "c@h", "time": 7})
+        );
+        let cdr = Cdr::new(
+            &note,
+            None,
+            9,
+            pbx::Cause::new(404, "Not Found"),
+            pbx::HangupBy::System,
+            vec![],
+        );
+        let hung = CallEvent::HungUp(cdr.clone());
+        let json: serde_json::Value =
+            serde_json::from_slice(&serde_json::to_vec(&CallHook::of(&hung)).expect("json"))
+                .expect("parse");
+        assert_eq!(json["event"], "hungup");
+        assert_eq!(json["time"], 9);
+        let back: Cdr = serde_json::from_value(json["cdr"].clone()).expect("cdr");
+        assert_eq!(back, cdr);
     }
 }

@@ -22,6 +22,8 @@ async fn token_guards_everything_but_healthz() {
         (Method::GET, "/dir/example.com"),
         (Method::DELETE, "/dir/example.com"),
         (Method::DELETE, "/dir/example.com/1000"),
+        (Method::GET, "/cdr/example.com"),
+        (Method::GET, "/cdr/example.com?limit=1"),
         (Method::GET, "/metrics"),
         (Method::GET, "/openapi.json"),
         (Method::GET, "/no/such/path"),

@@ -14,6 +14,7 @@ const ENDPOINTS: &[(&str, &[&str])] = &[
     ("/reg", &["get"]),
     ("/reg/{domain}", &["get"]),
     ("/reg/{domain}/{user}", &["get"]),
+    ("/cdr/{domain}", &["get"]),
     ("/openapi.json", &["get"]),
     ("/metrics", &["get"]),
     ("/healthz", &["get"]),
@@ -70,6 +71,34 @@ async fn document_describes_every_endpoint() {
         "contacts",
     ] {
         assert!(user[field].is_object(), "{field}");
+    }
+
+    // DESIGN.md section 15's CDR fields, and the call webhook's body.
+    let cdr = &doc["components"]["schemas"]["Cdr"]["properties"];
+    for field in [
+        "id",
+        "domain",
+        "call_id",
+        "from",
+        "to",
+        "start",
+        "answer",
+        "end",
+        "duration",
+        "billsec",
+        "cause",
+        "hangup_by",
+        "codecs",
+    ] {
+        assert!(cdr[field].is_object(), "Cdr.{field}");
+    }
+    let page = &doc["components"]["schemas"]["CdrPage"]["properties"];
+    assert!(page["cdrs"].is_object() && page["next"].is_object());
+    let hook = &doc["components"]["schemas"]["CallEvent"]["properties"];
+    for field in [
+        "event", "id", "domain", "from", "to", "call_id", "time", "cdr",
+    ] {
+        assert!(hook[field].is_object(), "CallEvent.{field}");
     }
 
     // Each documented endpoint exists in the router: none answers "no such endpoint".

@@ -53,6 +53,13 @@ impl Store for Flaky {
         self.check()?;
         self.inner.save_bindings(changes).await
     }
+    async fn insert_cdrs(&self, cdrs: &[pbx::Cdr]) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.insert_cdrs(cdrs).await
+    }
+    async fn query_cdrs(&self, query: &pbx::CdrQuery) -> Result<pbx::CdrPage, StoreError> {
+        self.inner.query_cdrs(query).await
+    }
 }
 
 #[tokio::test]

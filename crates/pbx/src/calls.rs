@@ -1563,12 +1563,14 @@ impl Calls {
             to: call.to.clone(),
             start: call.start,
             answer: call.answer,
-            end: Some(end),
+            end,
             duration: end.saturating_sub(call.start),
             billsec: call.answer.map_or(0, |a| end.saturating_sub(a)),
-            code,
-            reason,
-            hangup_by: by.to_owned(),
+            cause: crate::cdr::Cause { code, reason },
+            hangup_by: crate::cdr::HangupBy::parse(by).unwrap_or_else(|| {
+                debug_assert!(false, "hang-up party {by:?}");
+                crate::cdr::HangupBy::System
+            }),
             codecs: call.codecs.clone(),
         };
         self.emit(CallEvent::HungUp(cdr));

@@ -7,7 +7,9 @@
 #![warn(missing_docs)]
 
 mod answer;
+mod call_event;
 pub mod calls;
+pub mod cdr;
 pub mod directory;
 mod guard;
 mod intercept;
@@ -19,6 +21,8 @@ mod store;
 mod time;
 
 pub use answer::{Answers, Identity};
+pub use call_event::{CallEvent, CallNote};
+pub use cdr::{BadCursor, Cause, Cdr, CdrCursor, CdrPage, CdrQuery, HangupBy, tree_escape};
 pub use directory::{DigestAlgorithm, Directory, Domain, Secret, User};
 pub use guard::{Guard, GuardConfig, GuardInterceptor};
 pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use crate::cdr::{Cdr, CdrPage, CdrQuery};
 use crate::directory::{Domain, User};
 use crate::location::{Binding, UserBindings};
 
@@ -29,7 +30,7 @@ pub struct Snapshot {
     pub bindings: Vec<Binding>,
 }
 
-/// Durable storage for the directory and the location service.
+/// Durable storage for the directory, the location service and call detail records.
 ///
 /// Every method is one transaction: it happens whole or not at all.
 pub trait Store: Send + Sync + 'static {
@@ -44,7 +45,9 @@ pub trait Store: Send + Sync + 'static {
         users: Option<&[User]>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Removes a domain, its users and their bindings. `Ok(true)` when it existed.
+    /// Removes a domain, its users and their bindings. `Ok(true)` when it existed. Its CDRs
+    /// stay: billing data outlives the account (and a domain made again under the same name
+    /// sees them).
     fn delete_domain(&self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Creates or replaces a user. `Ok(None)` when the domain does not exist, `Ok(Some(true))`
@@ -68,4 +71,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         changes: &[UserBindings],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores call detail records, all in one transaction (a group commit: the caller batches
+    /// whatever has queued). Idempotent on `id`: a record whose id is stored already is left
+    /// as it is (the first write wins), so a batch retried after an unclear failure never
+    /// duplicates. Domains are stored lowercased, like the directory's.
+    fn insert_cdrs(&self, cdrs: &[Cdr]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One page of a domain's CDRs: those matching `query`, ordered by `(start, id)`, after
+    /// `query.after`, at most `query.page_size()` of them, and the cursor of the next page
+    /// when there may be one. Never returns another domain's records.
+    fn query_cdrs(
+        &self,
+        query: &CdrQuery,
+    ) -> impl Future<Output = Result<CdrPage, StoreError>> + Send;
 }

@@ -21,6 +21,11 @@ pub fn http_date(unix: u64) -> String {
     )
 }
 
+/// The UTC calendar date of a Unix time: (year, month 1..=12, day 1..=31).
+pub(crate) fn utc_date(unix: u64) -> (u64, u64, u64) {
+    civil_from_days(unix / 86_400)
+}
+
 /// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian
 /// (H. Hinnant's civil-from-days algorithm).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {

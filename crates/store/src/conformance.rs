@@ -23,6 +23,7 @@ use std::sync::Arc;
 use pbx::{
     Binding, DigestAlgorithm, Domain, Flow, Secret, Snapshot, Store, StoreError, User, UserBindings,
 };
+use pbx::{Cause, Cdr, CdrQuery, HangupBy};
 use sip::Transport;
 
 /// A place for one backend's data, fresh and empty when the harness is made.
@@ -133,6 +134,13 @@ macro_rules! conformance_tests {
             reopen_keeps_data,
             concurrent_writes,
             large_checkpoint,
+            cdr_insert_idempotent,
+            cdr_round_trip,
+            cdr_pagination_complete,
+            cdr_filters,
+            cdr_domains_isolated,
+            cdrs_outlive_their_domain,
+            cdr_large_batch,
         );
     };
     (@each $make:path; $($check:ident),* $(,)?) => {
@@ -175,6 +183,13 @@ where
     note(reopen_keeps_data(&make().await).await);
     note(concurrent_writes(&make().await).await);
     note(large_checkpoint(&make().await).await);
+    note(cdr_insert_idempotent(&make().await).await);
+    note(cdr_round_trip(&make().await).await);
+    note(cdr_pagination_complete(&make().await).await);
+    note(cdr_filters(&make().await).await);
+    note(cdr_domains_isolated(&make().await).await);
+    note(cdrs_outlive_their_domain(&make().await).await);
+    note(cdr_large_batch(&make().await).await);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -897,4 +912,399 @@ fn rich_data() -> (Vec<(Domain, Vec<User>)>, Vec<UserBindings>) {
         change(D2, "1000", vec![tls, ws, sctp]),
     ];
     (domains, changes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call detail records
+
+/// A CDR with every field derived from `n`, so that field mix-ups show. Ids are unique per
+/// `n` (below 100,000) but do not sort in `n` order.
+fn cdr(domain: &str, n: u32, start: u64, from: &str, to: &str) -> Cdr {
+    let answered = !n.is_multiple_of(3);
+    Cdr {
+        id: format!("{:05}-{n}", (u64::from(n) * 7919) % 100_000),
+        domain: domain.to_owned(),
+        call_id: format!("call-{n}@192.0.2.1"),
+        from: from.to_owned(),
+        to: to.to_owned(),
+        start,
+        answer: answered.then_some(start + 2),
+        end: start + 10 + u64::from(n % 7),
+        duration: 10 + u64::from(n % 7),
+        billsec: if answered { 8 + u64::from(n % 7) } else { 0 },
+        cause: if answered {
+            Cause {
+                code: 200,
+                reason: "BYE".into(),
+            }
+        } else {
+            Cause {
+                code: 486,
+                reason: "Busy Here".into(),
+            }
+        },
+        hangup_by: [HangupBy::Caller, HangupBy::Callee, HangupBy::System][n as usize % 3],
+        codecs: if answered {
+            vec!["PCMU/8000".into(), "telephone-event/8000".into()]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// Every page of `query` from the first, checking that each holds at most a page and that
+/// only the last one has no `next`. Stops with a failure after 10,000 pages.
+async fn all_pages<S: Store>(s: &S, query: &CdrQuery) -> Result<Vec<Cdr>, Failure> {
+    let mut query = query.clone();
+    query.after = None;
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let page = s.query_cdrs(&query).await?;
+        ensure!(
+            page.cdrs.len() <= query.page_size(),
+            "a page of {} records for a limit of {}",
+            page.cdrs.len(),
+            query.page_size()
+        );
+        out.extend(page.cdrs);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+    Err(Failure::new("pagination does not end".into()))
+}
+
+/// `cdrs` as a query must return them: in `(start, id)` order, domains lowercased.
+fn in_page_order(cdrs: impl IntoIterator<Item = Cdr>) -> Vec<Cdr> {
+    let mut v: Vec<Cdr> = cdrs
+        .into_iter()
+        .map(|mut c| {
+            c.domain = c.domain.to_ascii_lowercase();
+            c
+        })
+        .collect();
+    v.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+    v
+}
+
+fn ids(cdrs: &[Cdr]) -> Vec<String> {
+    cdrs.iter().map(|c| c.id.clone()).collect()
+}
+
+/// Inserting a batch is idempotent on `id`: a batch retried whole or in part, or an id twice
+/// in one batch, stores each record once, and the first write wins. An empty batch is fine.
+pub async fn cdr_insert_idempotent<H: Harness>(h: &H) -> Outcome {
+    named("cdr_insert_idempotent", async {
+        let s = h.open().await?;
+        s.insert_cdrs(&[]).await?;
+        let a = cdr(D, 1, 1_000, "1000", "1001");
+        let b = cdr(D, 2, 1_000, "1000", "1002");
+        let c = cdr(D, 3, 1_001, "1001", "1000");
+        let d = cdr(D, 4, 999, "1002", "1000");
+        s.insert_cdrs(&[a.clone(), b.clone(), c.clone()]).await?;
+        // The same batch again (a commit whose answer was lost), then an overlapping one with
+        // a changed copy of `b` and `d` listed twice.
+        s.insert_cdrs(&[a.clone(), b.clone(), c.clone()]).await?;
+        let mut changed = b.clone();
+        changed.cause.reason = "changed".into();
+        changed.end += 100;
+        s.insert_cdrs(&[changed, c.clone(), d.clone(), d.clone()])
+            .await?;
+        let got = all_pages(&s, &CdrQuery::new(D)).await?;
+        ensure_eq!(got, in_page_order([a, b, c, d]), "stored records");
+        h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// A record comes back exactly as written: unanswered and answered, empty and odd codec
+/// lists, non-ASCII text, extreme numbers. The domain comes back lowercased.
+pub async fn cdr_round_trip<H: Harness>(h: &H) -> Outcome {
+    named("cdr_round_trip", async {
+        let s = h.open().await?;
+        let mut odd = cdr(D, 5, 4_102_444_800, "+49 30 123", "j\u{f6}rg_\u{260e}");
+        odd.domain = "Example.COM".into();
+        odd.codecs = vec!["opus/48000/2".into(), "a,b \"q\"\n".into()];
+        odd.cause = Cause {
+            code: 699,
+            reason: "Reason: Q.850;cause=16;text=\"Normal call clearing\"".into(),
+        };
+        odd.call_id = "x".repeat(1_000);
+        let mut zero = cdr(D, 6, 0, "1000", "1001");
+        zero.answer = Some(0);
+        zero.end = 0;
+        zero.duration = 0;
+        zero.billsec = 0;
+        let records = vec![cdr(D, 3, 1_000, "1000", "1001"), odd, zero];
+        for r in &records {
+            s.insert_cdrs(std::slice::from_ref(r)).await?;
+        }
+        let got = all_pages(&s, &CdrQuery::new(D)).await?;
+        ensure_eq!(got, in_page_order(records), "read back");
+        h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// Pages in `(start, id)` order cover every record exactly once, whatever the page size:
+/// many records share a start time, ids do not sort in insertion order, and a query whose
+/// records fill a whole number of pages ends without an empty page. A record inserted
+/// between two pages shows in a later page exactly when it sorts after the cursor.
+pub async fn cdr_pagination_complete<H: Harness>(h: &H) -> Outcome {
+    named("cdr_pagination_complete", async {
+        let s = h.open().await?;
+        // 250 records, ten per start time, inserted in batches of 50 in a scrambled order.
+        let mut records: Vec<Cdr> = (0..250)
+            .map(|n| cdr(D, n, 1_700_000_000 + u64::from(n / 10), "1000", "1001"))
+            .collect();
+        records.sort_by_key(|c| c.call_id.len() * 1000 + (c.start as usize * 31) % 97);
+        for batch in records.chunks(50) {
+            s.insert_cdrs(batch).await?;
+        }
+        let want = in_page_order(records.clone());
+        for limit in [1, 7, 10, 25, 100, 250, 1000] {
+            let mut q = CdrQuery::new(D);
+            q.limit = limit;
+            let got = all_pages(&s, &q).await?;
+            ensure_eq!(ids(&got), ids(&want), "pages of {limit}");
+        }
+        // 250 = 10 pages of 25: the tenth page is the last and says so.
+        let mut q = CdrQuery::new(D);
+        q.limit = 25;
+        let mut pages = 0;
+        loop {
+            let page = s.query_cdrs(&q).await?;
+            pages += 1;
+            ensure!(!page.cdrs.is_empty(), "an empty page after {pages} pages");
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
+            }
+        }
+        ensure_eq!(pages, 10, "pages of 25");
+
+        // Between pages: one record sorting before the cursor, one after it.
+        let mut q = CdrQuery::new(D);
+        q.limit = 100;
+        let first = s.query_cdrs(&q).await?;
+        let cursor = first
+            .next
+            .clone()
+            .ok_or_else(|| Failure::new("no next".into()))?;
+        let before = cdr(D, 900, 1_600_000_000, "1000", "1001");
+        let after = cdr(D, 901, 1_800_000_000, "1000", "1001");
+        s.insert_cdrs(&[before.clone(), after.clone()]).await?;
+        q.after = Some(cursor);
+        let mut rest = Vec::new();
+        loop {
+            let page = s.query_cdrs(&q).await?;
+            rest.extend(page.cdrs);
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
+            }
+        }
+        let mut got = first.cdrs;
+        got.extend(rest);
+        let mut want = want;
+        want.push(after);
+        ensure_eq!(ids(&got), ids(&want), "pages around an insert");
+        ensure!(
+            !got.iter().any(|c| c.id == before.id),
+            "a record before the cursor showed up"
+        );
+        h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// `since` (inclusive) and `until` (exclusive) bound the start time; `user` matches `from` or
+/// `to` exactly; filters combine with each other and with pagination.
+pub async fn cdr_filters<H: Harness>(h: &H) -> Outcome {
+    named("cdr_filters", async {
+        let s = h.open().await?;
+        let users = ["1000", "1001", "1002", "10000"];
+        let records: Vec<Cdr> = (0..120)
+            .map(|n| {
+                let from = users[n as usize % 4];
+                let to = users[(n as usize / 4 + 1) % 4];
+                cdr(D, n, 1_000 + u64::from(n), from, to)
+            })
+            .collect();
+        s.insert_cdrs(&records).await?;
+        let pick =
+            |f: &dyn Fn(&Cdr) -> bool| in_page_order(records.iter().filter(|c| f(c)).cloned());
+
+        let mut q = CdrQuery::new(D);
+        q.limit = 7;
+        q.since = Some(1_010);
+        ensure_eq!(
+            ids(&all_pages(&s, &q).await?),
+            ids(&pick(&|c| c.start >= 1_010)),
+            "since"
+        );
+        q.since = None;
+        q.until = Some(1_050);
+        ensure_eq!(
+            ids(&all_pages(&s, &q).await?),
+            ids(&pick(&|c| c.start < 1_050)),
+            "until"
+        );
+        q.since = Some(1_020);
+        ensure_eq!(
+            ids(&all_pages(&s, &q).await?),
+            ids(&pick(&|c| (1_020..1_050).contains(&c.start))),
+            "since and until"
+        );
+        q.since = Some(1_050);
+        ensure_eq!(all_pages(&s, &q).await?.len(), 0, "since = until");
+        q.since = None;
+        q.until = None;
+        for user in users {
+            q.user = Some(user.into());
+            let got = all_pages(&s, &q).await?;
+            ensure!(!got.is_empty(), "no calls of {user}");
+            ensure_eq!(
+                ids(&got),
+                ids(&pick(&|c| c.from == user || c.to == user)),
+                "user {user}"
+            );
+        }
+        q.user = Some("100".into());
+        ensure_eq!(all_pages(&s, &q).await?.len(), 0, "a user prefix matched");
+        q.user = Some("1001".into());
+        q.since = Some(1_030);
+        q.until = Some(1_090);
+        ensure_eq!(
+            ids(&all_pages(&s, &q).await?),
+            ids(&pick(
+                &|c| (c.from == "1001" || c.to == "1001") && (1_030..1_090).contains(&c.start)
+            )),
+            "user, since and until"
+        );
+        h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// A domain's query never returns another domain's records, whatever the filters or the
+/// cursor; domain names match case-insensitively.
+pub async fn cdr_domains_isolated<H: Harness>(h: &H) -> Outcome {
+    named("cdr_domains_isolated", async {
+        let s = h.open().await?;
+        let mine: Vec<Cdr> = (0..30)
+            .map(|n| cdr(D, n, 1_000 + u64::from(n), "1000", "1001"))
+            .collect();
+        let theirs: Vec<Cdr> = (30..60)
+            .map(|n| cdr(D2, n, 1_000 + u64::from(n - 30), "1000", "1001"))
+            .collect();
+        let mut both = mine.clone();
+        both.extend(theirs.clone());
+        s.insert_cdrs(&both).await?;
+        ensure_eq!(
+            ids(&all_pages(&s, &CdrQuery::new("EXAMPLE.com")).await?),
+            ids(&in_page_order(mine.clone())),
+            "mine"
+        );
+        let mut q = CdrQuery::new(D2);
+        q.user = Some("1000".into());
+        q.limit = 4;
+        ensure_eq!(
+            ids(&all_pages(&s, &q).await?),
+            ids(&in_page_order(theirs.clone())),
+            "theirs"
+        );
+        // A cursor taken from one domain's page, used on the other: still only the other's.
+        let mut q = CdrQuery::new(D);
+        q.limit = 5;
+        let page = s.query_cdrs(&q).await?;
+        let mut other = CdrQuery::new(D2);
+        other.after = page.next;
+        let got = all_pages(&s, &other).await?;
+        let page = s.query_cdrs(&other).await?;
+        ensure!(
+            got.iter().chain(page.cdrs.iter()).all(|c| c.domain == D2),
+            "another domain's record returned"
+        );
+        ensure_eq!(
+            all_pages(&s, &CdrQuery::new("nobody.example")).await?.len(),
+            0,
+            "unknown domain"
+        );
+        h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// Deleting a domain keeps its CDRs (billing data outlives the account); they are there
+/// when the domain is made again.
+pub async fn cdrs_outlive_their_domain<H: Harness>(h: &H) -> Outcome {
+    named("cdrs_outlive_their_domain", async {
+        let s = h.open().await?;
+        s.put_domain(&Domain::new(D), Some(&[user("1000"), user("1001")]))
+            .await?;
+        let records = vec![
+            cdr(D, 1, 1_000, "1000", "1001"),
+            cdr(D, 2, 1_001, "1001", "1000"),
+        ];
+        s.insert_cdrs(&records).await?;
+        s.delete_user(D, "1000").await?;
+        ensure_eq!(s.delete_domain(D).await?, true, "delete");
+        ensure_eq!(
+            all_pages(&s, &CdrQuery::new(D)).await?,
+            in_page_order(records.clone()),
+            "after delete"
+        );
+        s.put_domain(&Domain::new(D), None).await?;
+        ensure_eq!(
+            all_pages(&s, &CdrQuery::new(D)).await?,
+            in_page_order(records),
+            "after re-create"
+        );
+        h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// 2,500 records in one batch; a limit above the maximum gives pages of
+/// [`CDR_PAGE_MAX`](pbx::cdr::CDR_PAGE_MAX); a limit of 0 gives pages of one. Persistent
+/// backends still hold them after a reopen.
+pub async fn cdr_large_batch<H: Harness>(h: &H) -> Outcome {
+    const COUNT: u32 = 2_500;
+    named("cdr_large_batch", async {
+        let s = h.open().await?;
+        let records: Vec<Cdr> = (0..COUNT)
+            .map(|n| cdr(D, n, 1_000 + u64::from(n % 100), "1000", "1001"))
+            .collect();
+        s.insert_cdrs(&records).await?;
+        let mut q = CdrQuery::new(D);
+        q.limit = 1_000_000;
+        let page = s.query_cdrs(&q).await?;
+        ensure_eq!(page.cdrs.len(), pbx::cdr::CDR_PAGE_MAX, "clamped page");
+        ensure!(page.next.is_some(), "no next page after a full page");
+        let want = in_page_order(records);
+        ensure_eq!(ids(&all_pages(&s, &q).await?), ids(&want), "all");
+        q.limit = 0;
+        q.until = Some(1_001);
+        ensure_eq!(s.query_cdrs(&q).await?.cdrs.len(), 1, "limit 0");
+        h.close(s).await;
+        if H::PERSISTENT {
+            let s = h.open().await?;
+            ensure_eq!(
+                ids(&all_pages(&s, &CdrQuery::new(D)).await?),
+                ids(&want),
+                "after reopen"
+            );
+            h.close(s).await;
+        }
+        Ok(())
+    })
+    .await
 }

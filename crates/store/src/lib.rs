@@ -12,5 +12,6 @@ mod codec;
 pub mod conformance;
 mod migrations;
 mod sqlite;
+mod sqlite_cdr;
 
 pub use sqlite::{DB_FILE, SqliteStore};

@@ -14,11 +14,14 @@ use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every migration, oldest first: (version, description, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "directory and location",
-    include_str!("../migrations/0001_directory_and_location.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "directory and location",
+        include_str!("../migrations/0001_directory_and_location.sql"),
+    ),
+    (2, "cdrs", include_str!("../migrations/0002_cdrs.sql")),
+];
 
 /// The migrator for [`MIGRATIONS`].
 pub(crate) fn migrator() -> Migrator {

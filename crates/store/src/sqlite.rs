@@ -449,6 +449,14 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
+
+    async fn insert_cdrs(&self, cdrs: &[pbx::Cdr]) -> Result<(), StoreError> {
+        crate::sqlite_cdr::insert(&self.writer, cdrs).await
+    }
+
+    async fn query_cdrs(&self, query: &pbx::CdrQuery) -> Result<pbx::CdrPage, StoreError> {
+        crate::sqlite_cdr::query(&self.reader, query).await
+    }
 }
 
 #[cfg(test)]

@@ -276,3 +276,164 @@ pub fn unregistered(domain: &str, user: &str) -> pbx::RegEvent {
         user: user.into(),
     }
 }
+
+/// The note of call `n` between `from` and `to` of `domain`, at `time`.
+pub fn call_note(domain: &str, n: u32, from: &str, to: &str, time: u64) -> pbx::CallNote {
+    pbx::CallNote {
+        id: format!(
+            "{:08x}-0000-4000-8000-{n:012}",
+            n.wrapping_mul(2_654_435_761)
+        ),
+        domain: domain.into(),
+        from: from.into(),
+        to: to.into(),
+        call_id: format!("call-{n}@192.0.2.1"),
+        time,
+    }
+}
+
+/// The record of call `n`, started at `start`: answered after 2 s and hung up by the caller
+/// 10 s later when `n` is even, cancelled after 5 s when odd.
+pub fn cdr(domain: &str, n: u32, start: u64, from: &str, to: &str) -> pbx::Cdr {
+    let call = call_note(domain, n, from, to, start);
+    if n.is_multiple_of(2) {
+        pbx::Cdr::new(
+            &call,
+            Some(start + 2),
+            start + 12,
+            pbx::Cause::bye(),
+            pbx::HangupBy::Caller,
+            vec!["PCMU/8000".into()],
+        )
+    } else {
+        pbx::Cdr::new(
+            &call,
+            None,
+            start + 5,
+            pbx::Cause::new(487, "Request Terminated"),
+            pbx::HangupBy::Caller,
+            vec![],
+        )
+    }
+}
+
+/// The note of `cdr`'s call at `time`.
+pub fn note_of(cdr: &pbx::Cdr, time: u64) -> pbx::CallNote {
+    pbx::CallNote {
+        id: cdr.id.clone(),
+        domain: cdr.domain.clone(),
+        from: cdr.from.clone(),
+        to: cdr.to.clone(),
+        call_id: cdr.call_id.clone(),
+        time,
+    }
+}
+
+/// The four events of a call, `new` to `hungup`, for `cdr`.
+pub fn call_events(cdr: &pbx::Cdr) -> Vec<pbx::CallEvent> {
+    vec![
+        pbx::CallEvent::New(note_of(cdr, cdr.start)),
+        pbx::CallEvent::Ringing(note_of(cdr, cdr.start + 1)),
+        pbx::CallEvent::Answered(note_of(cdr, cdr.start + 2)),
+        pbx::CallEvent::HungUp(cdr.clone()),
+    ]
+}
+
+/// GETs `path` and follows `next` to the end, returning every record's id.
+pub async fn cdr_ids(h: &Harness, path: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..10_000 {
+        let url = match &next {
+            None => path.to_owned(),
+            Some(c) => {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                format!("{path}{sep}cursor={c}")
+            }
+        };
+        let a = h.call(Method::GET, &url, None).await;
+        assert_eq!(a.status, StatusCode::OK, "{url}: {}", a.text());
+        let json = a.json();
+        for c in json["cdrs"].as_array().unwrap() {
+            ids.push(c["id"].as_str().unwrap().to_owned());
+        }
+        match &json["next"] {
+            serde_json::Value::Null => return ids,
+            serde_json::Value::String(c) => next = Some(c.clone()),
+            other => panic!("next is {other}"),
+        }
+    }
+    panic!("pagination does not end");
+}
+
+/// A SQLite store whose CDR commits can be made to fail or to take a while, and which
+/// records the size of every committed batch.
+pub struct ScriptedStore {
+    pub inner: SqliteStore,
+    /// Commits still to fail.
+    pub fail: std::sync::atomic::AtomicU32,
+    /// Every commit fails while set.
+    pub broken: std::sync::atomic::AtomicBool,
+    /// How long each commit takes before it is done.
+    pub delay: std::time::Duration,
+    /// Sizes of the batches committed, in order.
+    pub batches: std::sync::Mutex<Vec<usize>>,
+    /// Commit attempts, failed ones included.
+    pub attempts: std::sync::atomic::AtomicU32,
+}
+
+impl ScriptedStore {
+    pub async fn new(delay: std::time::Duration) -> Self {
+        Self {
+            inner: SqliteStore::open_in_memory().await.unwrap(),
+            fail: Default::default(),
+            broken: Default::default(),
+            delay,
+            batches: Default::default(),
+            attempts: Default::default(),
+        }
+    }
+}
+
+impl pbx::Store for ScriptedStore {
+    async fn load(&self) -> Result<pbx::Snapshot, pbx::StoreError> {
+        self.inner.load().await
+    }
+    async fn put_domain(
+        &self,
+        d: &pbx::Domain,
+        u: Option<&[pbx::User]>,
+    ) -> Result<bool, pbx::StoreError> {
+        self.inner.put_domain(d, u).await
+    }
+    async fn delete_domain(&self, name: &str) -> Result<bool, pbx::StoreError> {
+        self.inner.delete_domain(name).await
+    }
+    async fn put_user(&self, d: &str, u: &pbx::User) -> Result<Option<bool>, pbx::StoreError> {
+        self.inner.put_user(d, u).await
+    }
+    async fn delete_user(&self, d: &str, u: &str) -> Result<bool, pbx::StoreError> {
+        self.inner.delete_user(d, u).await
+    }
+    async fn save_bindings(&self, c: &[pbx::UserBindings]) -> Result<(), pbx::StoreError> {
+        self.inner.save_bindings(c).await
+    }
+    async fn insert_cdrs(&self, cdrs: &[pbx::Cdr]) -> Result<(), pbx::StoreError> {
+        use std::sync::atomic::Ordering;
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        let fail_once = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail_once || self.broken.load(Ordering::SeqCst) {
+            return Err(pbx::StoreError::Backend("database is locked".into()));
+        }
+        self.inner.insert_cdrs(cdrs).await?;
+        self.batches.lock().unwrap().push(cdrs.len());
+        Ok(())
+    }
+    async fn query_cdrs(&self, q: &pbx::CdrQuery) -> Result<pbx::CdrPage, pbx::StoreError> {
+        self.inner.query_cdrs(q).await
+    }
+}

@@ -312,7 +312,10 @@ fn early_offer_call_forks_rings_answers_and_hangs_up() {
     assert_eq!(out[0].1, a_flow());
     let cdr = cdrs(&acts);
     assert_eq!(cdr.len(), 1);
-    assert_eq!((cdr[0].code, cdr[0].hangup_by.as_str()), (200, "callee"));
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (200, "callee")
+    );
     assert_eq!((cdr[0].duration, cdr[0].billsec), (30, 30));
     assert_eq!(cdr[0].codecs, ["PCMA/8000"]);
     assert!(h.media.open_sessions().is_empty(), "media released");
@@ -369,7 +372,10 @@ fn cancel_before_answer_gives_487_and_cancels_ringing_forks() {
     assert!(matches!(&requests(&acts2)[..], [(r, _)] if r.method == Method::Cancel));
     assert!(statuses(&acts2).is_empty(), "nothing more for the caller");
     let cdr = cdrs(&acts);
-    assert_eq!((cdr[0].code, cdr[0].hangup_by.as_str()), (487, "caller"));
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (487, "caller")
+    );
     assert_eq!(cdr[0].answer, None);
 }
 
@@ -390,7 +396,7 @@ fn busy_everywhere_is_relayed_as_486() {
         .handle_client_event(h.t0, &key(&forks[1].0), ClientEvent::Timeout);
     let acts = drain(&mut h.calls);
     assert_eq!(statuses(&acts), [486]);
-    assert_eq!(cdrs(&acts)[0].code, 486);
+    assert_eq!(cdrs(&acts)[0].cause.code, 486);
 }
 
 #[test]
@@ -412,7 +418,7 @@ fn no_answer_times_out_with_480() {
     let acts = drain(&mut h.calls);
     assert_eq!(statuses(&acts), [480]);
     assert!(matches!(&requests(&acts)[..], [(r, _)] if r.method == Method::Cancel));
-    assert_eq!(cdrs(&acts)[0].hangup_by, "system");
+    assert_eq!(cdrs(&acts)[0].hangup_by.as_str(), "system");
 }
 
 #[test]
@@ -427,7 +433,7 @@ fn unknown_and_unregistered_targets_leave_a_cdr() {
         .handle_invite(h.t0, caller(), inbound(invite("carol", Some(OFFER), "")));
     let acts = drain(&mut h.calls);
     assert_eq!(statuses(&acts), [100, 480]);
-    assert_eq!(cdrs(&acts)[0].code, 480);
+    assert_eq!(cdrs(&acts)[0].cause.code, 480);
     assert!(h.calls.is_empty());
     assert!(h.media.open_sessions().is_empty());
 }
@@ -519,7 +525,10 @@ fn a_session_without_refresh_is_torn_down() {
     assert_eq!(byes.len(), 2);
     assert!(byes.iter().all(|(r, _)| r.method == Method::Bye));
     let cdr = cdrs(&acts);
-    assert_eq!((cdr[0].code, cdr[0].hangup_by.as_str()), (408, "system"));
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (408, "system")
+    );
 }
 
 #[test]
@@ -575,7 +584,7 @@ fn shutdown_refuses_new_calls_and_hangs_up_live_ones() {
     h.calls.shutdown(h.t0);
     let acts = drain(&mut h.calls);
     assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
-    assert_eq!(cdrs(&acts)[0].code, 503);
+    assert_eq!(cdrs(&acts)[0].cause.code, 503);
     let mut second = invite("bob", Some(OFFER), "");
     second.head.call_id = "another".into();
     h.calls.handle_invite(h.t0, caller(), inbound(second));
