@@ -255,12 +255,6 @@ fn serve(c: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for HTTP on {}", c.http.listen))?;
         listening("http", http.local_addr().context("http listener address")?);
-        let router = api::router(api::Api::new(
-            state.clone(),
-            store.clone(),
-            metrics.clone(),
-            token,
-        ));
         // The media relay: its own threads, its own sockets.
         let media = std::sync::Arc::new(media_engine(&c, local)?);
         let sent_by = SocketAddr::new(
@@ -288,7 +282,11 @@ fn serve(c: Config) -> anyhow::Result<()> {
             call_hooks,
             api::CallEventsConfig::default(),
         );
-        let (_commands_tx, commands) = tokio::sync::mpsc::channel(64);
+        let (commands_tx, commands) = tokio::sync::mpsc::channel(64);
+        let router = api::router(
+            api::Api::new(state.clone(), store.clone(), metrics.clone(), token)
+                .with_calls(calls.live(), commands_tx),
+        );
         let apps = net::Apps {
             answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
             registrar,

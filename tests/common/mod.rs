@@ -45,6 +45,13 @@ impl Server {
         Self::start_in(data, extra)
     }
 
+    /// Starts again on the same data directory and config, after the process has exited.
+    pub fn restart_stopped(mut self, extra: &[&str]) -> Self {
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().expect("tempdir"));
+        drop(self);
+        Self::start_in(data, extra)
+    }
+
     /// Starts on `data`, whose `switchboard.toml` is the config.
     fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Self {
         let config = data.path().join("switchboard.toml");

@@ -65,6 +65,12 @@ pub enum ApiError {
         /// The user.
         user: String,
     },
+    /// No live call with this id.
+    #[error("no such call {0:?}")]
+    NoSuchCall(String),
+    /// The call manager cannot take a command now (its queue is full).
+    #[error("busy, try again")]
+    Busy,
     /// No endpoint at this path.
     #[error("no such endpoint")]
     NoSuchPath,
@@ -94,9 +100,11 @@ impl ApiError {
             | Self::DuplicateUser(_)
             | Self::BadQuery { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoSuchDomain(_) | Self::NoSuchUser { .. } | Self::NoSuchPath => {
-                StatusCode::NOT_FOUND
-            }
+            Self::NoSuchDomain(_)
+            | Self::NoSuchUser { .. }
+            | Self::NoSuchCall(_)
+            | Self::NoSuchPath => StatusCode::NOT_FOUND,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,6 +156,8 @@ impl ApiError {
             Self::BadQuery { .. } => "bad_query",
             Self::NoSuchDomain(_) => "no_such_domain",
             Self::NoSuchUser { .. } => "no_such_user",
+            Self::NoSuchCall(_) => "no_such_call",
+            Self::Busy => "busy",
             Self::NoSuchPath => "no_such_path",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unauthorized => "unauthorized",

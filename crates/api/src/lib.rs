@@ -17,6 +17,8 @@
 //! | `GET /reg` | `{"count": N}`: users with at least one binding, over all domains |
 //! | `GET /reg/{domain}`, `GET /reg/{domain}/{user}` | the seed's registration view |
 //! | `GET /cdr/{domain}` | `{"cdrs": [...], "next": cursor or null}`: a page of call records |
+//! | `GET /call`, `GET /call/{id}` | live calls: state, times, codecs, relay ports |
+//! | `POST /call/{id}/hangup` | 202: BYE both legs (or a final answer while it rings) |
 //! | `GET /openapi.json`, `GET /metrics`, `GET /healthz` | the API document, Prometheus text, liveness |
 //!
 //! Every error is JSON, `{"error": "..."}`, whatever went wrong (bad JSON, a body over
@@ -28,6 +30,7 @@
 mod auth;
 mod body;
 mod call_events;
+mod calls;
 mod cdrs;
 mod directory;
 mod error;
@@ -43,6 +46,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use pbx::calls::{Command, LiveCalls};
 use pbx::{Metrics, State, Store};
 use tower_http::trace::TraceLayer;
 
@@ -75,6 +79,10 @@ pub struct Api<S: Store> {
     /// order and in memory in the other). The store has a single writer anyway, so this costs
     /// no throughput.
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// The live calls, as the call manager publishes them.
+    live: LiveCalls,
+    /// Commands to the call manager; `None` when no call manager runs.
+    commands: Option<tokio::sync::mpsc::Sender<Command>>,
 }
 
 impl<S: Store> Api<S> {
@@ -93,7 +101,20 @@ impl<S: Store> Api<S> {
             metrics,
             token: token.filter(|t| !t.is_empty()),
             writes: Arc::new(tokio::sync::Mutex::new(())),
+            live: LiveCalls::default(),
+            commands: None,
         }
+    }
+
+    /// Serves the call manager's live calls (`GET /call`) and hands it hang-ups.
+    pub fn with_calls(
+        mut self,
+        live: LiveCalls,
+        commands: tokio::sync::mpsc::Sender<Command>,
+    ) -> Self {
+        self.live = live;
+        self.commands = Some(commands);
+        self
     }
 }
 
@@ -106,6 +127,8 @@ impl<S: Store> Clone for Api<S> {
             metrics: Arc::clone(&self.metrics),
             token: self.token.clone(),
             writes: Arc::clone(&self.writes),
+            live: Arc::clone(&self.live),
+            commands: self.commands.clone(),
         }
     }
 }
@@ -148,6 +171,9 @@ pub fn router<S: Store>(api: Api<S>) -> Router {
         .route("/reg/{domain}", get(registrations::domain::<S>))
         .route("/reg/{domain}/{user}", get(registrations::user::<S>))
         .route("/cdr/{domain}", get(cdrs::list::<S>))
+        .route("/call", get(calls::list::<S>))
+        .route("/call/{id}", get(calls::get::<S>))
+        .route("/call/{id}/hangup", axum::routing::post(calls::hangup::<S>))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics::<S>))
         .fallback(not_found)
