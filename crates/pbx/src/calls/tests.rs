@@ -592,3 +592,50 @@ fn shutdown_refuses_new_calls_and_hangs_up_live_ones() {
     assert_eq!(statuses(&acts), [100, 503]);
     assert_eq!(cdrs(&acts).len(), 1);
 }
+
+/// Confirms an answered call (the caller's ACK for our 2xx).
+fn confirm(h: &mut Harness) {
+    let mut ack = invite("bob", None, "");
+    ack.method = Method::Ack;
+    ack.head.cseq.method = Method::Ack;
+    // Our To tag toward the caller is in the call manager's dialog map.
+    let (_, our_tag) = h
+        .calls
+        .dialogs
+        .keys()
+        .find(|(cid, _)| cid == "a-call")
+        .cloned()
+        .expect("caller dialog");
+    ack.head.to.params.set("tag", Some(our_tag));
+    h.calls.handle_ack(h.t0, &ack);
+    drain(&mut h.calls);
+}
+
+#[test]
+fn a_call_whose_media_stopped_is_ended() {
+    let (mut h, _) = answered(1);
+    confirm(&mut h);
+    let session = h.media.open_sessions()[0];
+    // Media flowed until 10 s in, then stopped both ways.
+    let mut stats = media::SessionStats::default();
+    stats.legs[0].last_rtp = Some(h.t0 + Duration::from_secs(10));
+    stats.legs[1].last_rtp = Some(h.t0 + Duration::from_secs(9));
+    h.media.set_stats(session, stats);
+    h.calls.check_media(h.t0 + Duration::from_secs(69));
+    assert!(
+        cdrs(&drain(&mut h.calls)).is_empty(),
+        "59 s of silence is not yet 60"
+    );
+    h.calls.check_media(h.t0 + Duration::from_secs(70));
+    let acts = drain(&mut h.calls);
+    assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
+    let cdr = cdrs(&acts);
+    assert_eq!(
+        (
+            cdr[0].cause.code,
+            cdr[0].cause.reason.as_str(),
+            cdr[0].hangup_by
+        ),
+        (408, "Media Timeout", crate::cdr::HangupBy::System)
+    );
+}
