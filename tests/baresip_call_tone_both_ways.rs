@@ -1,8 +1,8 @@
-//! Two baresip softphones (Debian's) call each other through `switchboard serve`: alice plays
-//! a 1000 Hz tone, bob (auto-answer) plays 440 Hz, and each phone's recording of what it
-//! received holds the other's tone. The media must cross the PBX: each phone's SDP (from its
-//! SIP trace) names a relay port from the PBX's range, and the relay's packet counter rises,
-//! so a call whose media bypassed the PBX cannot pass.
+//! Two baresip softphones (Debian's) call each other through `switchboard serve`, alice to bob
+//! and then bob to alice: alice plays a 1000 Hz tone, bob 440 Hz, the callee auto-answers, and
+//! each phone's recording of what it received holds the other's tone. The media must cross the
+//! PBX: each phone's SDP (from its SIP trace) names a relay port from the PBX's range, and the
+//! relay's packet counter rises, so a call whose media bypassed the PBX cannot pass.
 
 mod common;
 
@@ -217,48 +217,50 @@ fn relayed(server: std::net::SocketAddr) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn baresip_call_carries_tones_both_ways_through_the_relay() {
-    let Some(baresip) = common::peer("baresip") else {
-        return;
-    };
-    let config = format!(
-        "[rtp]\nports = \"{RTP_LO}-{RTP_HI}\"\n[[domain]]\nname = \"127.0.0.1\"\n\
-         users = [{{ username = \"alice\", secret = \"alicepw\" }}, {{ username = \"bob\", secret = \"bobpw\" }}]\n"
-    );
-    let server = common::Server::start_with_config(&config, &[]);
-
-    let mut bob = Phone::start(&baresip, "bob", 440.0, server.sip, None);
+/// One call from `caller` (playing `caller_tone`) to `callee` (auto-answer, playing
+/// `callee_tone`), checked end to end.
+fn call(
+    baresip: &Path,
+    server: &common::Server,
+    (caller, caller_tone): (&str, f64),
+    (callee, callee_tone): (&str, f64),
+) {
+    let mut answering = Phone::start(baresip, callee, callee_tone, server.sip, None);
     let end = Instant::now() + Duration::from_secs(15);
     while Instant::now() < end {
-        let (_, body) = common::http(server.http, "GET", "/reg/127.0.0.1/bob", None);
+        let (_, body) = common::http(
+            server.http,
+            "GET",
+            &format!("/reg/127.0.0.1/{callee}"),
+            None,
+        );
         if body.contains(r#""registered":true"#) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     let before = relayed(server.http);
-    let target = format!("sip:bob@{}", server.sip);
-    let mut alice = Phone::start(&baresip, "alice", 1000.0, server.sip, Some(&target));
+    let target = format!("sip:{callee}@{}", server.sip);
+    let mut calling = Phone::start(baresip, caller, caller_tone, server.sip, Some(&target));
 
-    // Let the call run for a few seconds of audio, then hang up from alice's side.
+    // Let the call run for a few seconds of audio, then hang up from the caller's side.
     let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end && !alice.log().contains("Call established") {
+    while Instant::now() < end && !calling.log().contains("Call established") {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
-        alice.log().contains("Call established"),
+        calling.log().contains("Call established"),
         "no call:\n{}",
-        alice.log()
+        calling.log()
     );
     std::thread::sleep(Duration::from_secs(4));
     let during = relayed(server.http);
-    alice.quit();
+    calling.quit();
     std::thread::sleep(Duration::from_millis(500));
-    bob.quit();
+    answering.quit();
 
     // Both phones were given the relay's ports, never each other's.
-    for (name, phone) in [("alice", &alice), ("bob", &bob)] {
+    for (name, phone) in [(caller, &calling), (callee, &answering)] {
         let ports = audio_ports(&phone.log());
         assert!(
             ports.iter().any(|p| (RTP_LO..=RTP_HI).contains(p)),
@@ -271,10 +273,33 @@ fn baresip_call_carries_tones_both_ways_through_the_relay() {
         "relay counter rose by {} only",
         during.saturating_sub(before)
     );
-    if let Err(e) = hears(&bob.received(), 1000.0, 440.0) {
-        panic!("bob did not hear alice: {e}");
+    if let Err(e) = hears(&answering.received(), caller_tone, callee_tone) {
+        panic!("{callee} did not hear {caller}: {e}");
     }
-    if let Err(e) = hears(&alice.received(), 440.0, 1000.0) {
-        panic!("alice did not hear bob: {e}");
+    if let Err(e) = hears(&calling.received(), callee_tone, caller_tone) {
+        panic!("{caller} did not hear {callee}: {e}");
     }
+}
+
+#[test]
+fn baresip_call_carries_tones_both_ways_through_the_relay() {
+    let Some(baresip) = common::peer("baresip") else {
+        return;
+    };
+    let config = format!(
+        "[rtp]\nports = \"{RTP_LO}-{RTP_HI}\"\n[[domain]]\nname = \"127.0.0.1\"\n\
+         users = [{{ username = \"alice\", secret = \"alicepw\" }}, {{ username = \"bob\", secret = \"bobpw\" }}]\n"
+    );
+    let server = common::Server::start_with_config(&config, &[]);
+    // alice calls bob, then bob calls alice.
+    call(&baresip, &server, ("alice", 1000.0), ("bob", 440.0));
+    call(&baresip, &server, ("bob", 440.0), ("alice", 1000.0));
+    // Each call left one CDR, hung up by its caller.
+    let cdrs = common::wait_cdrs(&server, "127.0.0.1", 2, Duration::from_secs(10));
+    assert_eq!(cdrs.len(), 2, "{cdrs:?}");
+    assert!(
+        cdrs.iter()
+            .all(|c| c.code == 200 && c.hangup_by == "caller" && c.answer.is_some()),
+        "{cdrs:?}"
+    );
 }
