@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! gen --calls N --phones-out FILE (--ports-in FILE | --direct) [--warmup S] [--seconds S]
-//!     [--relay-pid-file FILE] [--clk-tck 100] [--bind 127.0.0.1] [--label NAME] [--senders 2] [--early-us 1000]
+//!     [--relay-pid-file FILE] [--also-pids "PID PID..."] [--clk-tck 100] [--bind 127.0.0.1]
+//!     [--label NAME] [--senders 2] [--early-us 1000]
 //! ```
+//!
+//! `--also-pids`: other processes whose CPU time (summed) is read at the same edges and
+//! printed as `also_cpu_s`, e.g. Kamailio's, beside rtpengine as the relay.
 //!
 //! Each sender thread sends, at each wake-up, every packet due within the next `--early-us`
 //! (1 ms), so a stream's packets leave up to 1 ms early but keep their 20 ms spacing on
@@ -69,6 +73,15 @@ fn main() {
             .parse()
             .expect("pid")
     });
+    let also_pids: Vec<u32> = args
+        .value("also-pids")
+        .map(|p| {
+            p.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let show_also = args.value("also-pids").is_some();
     // Stream 2i: caller to its relay port; 2i+1: callee to its relay port.
     let dests: Vec<SocketAddr> = ports.iter().flat_map(|&(a, b)| [a, b]).collect();
 
@@ -97,13 +110,16 @@ fn main() {
     let cpu = std::thread::spawn(move || {
         let read = || relay_pid.and_then(cpu_ticks);
         let own = || cpu_ticks(std::process::id());
+        // A process that has gone counts as nothing.
+        let also = || -> u64 { also_pids.iter().filter_map(|&p| cpu_ticks(p)).sum() };
         std::thread::sleep(window_start.saturating_duration_since(Instant::now()));
-        let (r0, g0) = (read(), own());
+        let (r0, g0, a0) = (read(), own(), also());
         std::thread::sleep(window_end.saturating_duration_since(Instant::now()));
-        let (r1, g1) = (read(), own());
+        let (r1, g1, a1) = (read(), own(), also());
         (
             r0.zip(r1).map(|(a, b)| b - a),
             g0.zip(g1).map(|(a, b)| b - a),
+            a1.saturating_sub(a0),
         )
     });
 
@@ -159,13 +175,13 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let result = sink.join().unwrap();
-    let (relay_ticks, gen_ticks) = cpu.join().unwrap();
+    let (relay_ticks, gen_ticks, also_ticks) = cpu.join().unwrap();
     let sent = sent_in_window.load(Ordering::Relaxed);
     let lost = sent.saturating_sub(result.received);
     let secs = measured.as_secs_f64();
     let relay_cpu = relay_ticks.map(|t| t as f64 / clk_tck);
     let per_1000 = relay_cpu.map(|c| c / (result.received as f64 / 1000.0));
-    println!(
+    print!(
         "label={label} calls={calls} streams={streams} seconds={secs} sent={sent} received={} lost={lost} \
          loss_pct={:.4} misrouted={} pps={:.0} relay_cpu_s={} cpu_ms_per_1000={} cpu_us_per_pkt={} \
          lat_p50_us={:.0} lat_p99_us={:.0} lat_p999_us={:.0} lat_max_us={:.0} gen_cpu_s={}",
@@ -182,6 +198,12 @@ fn main() {
         result.latency.max_us(),
         gen_ticks.map_or("na".into(), |t| format!("{:.2}", t as f64 / clk_tck)),
     );
+    // One result line either way.
+    if show_also {
+        println!(" also_cpu_s={:.2}", also_ticks as f64 / clk_tck);
+    } else {
+        println!();
+    }
 }
 
 struct SinkResult {
@@ -219,11 +241,7 @@ fn sink(
             .unwrap();
         for e in events.iter() {
             let phone = e.token().0;
-            loop {
-                let n = match sockets[phone].recv_from(&mut buf) {
-                    Ok((n, _)) => n,
-                    Err(_) => break,
-                };
+            while let Ok((n, _)) = sockets[phone].recv_from(&mut buf) {
                 let now_ns = epoch.elapsed().as_nanos() as u64;
                 let Some((stream, _seq, sent_ns)) = parse_packet(&buf[..n]) else {
                     continue;

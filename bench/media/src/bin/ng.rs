@@ -3,8 +3,14 @@
 //! address; writes the ports file (where each phone must send, read from the SDP rtpengine
 //! returns). `--delete` deletes the calls instead.
 //!
+//! `--query` sets nothing up: it reads the calls that already run in rtpengine (set up by
+//! someone else, e.g. SIPp through Kamailio: `bench/calls.sh`) with `list` and `query`, and
+//! writes a ports file with one line per call: the port facing the caller (the monologue
+//! whose tag contains `--caller-mark`), then the port facing the callee (the other one).
+//!
 //! ```text
 //! ng --ng 127.0.0.1:PORT --phones FILE (--ports-out FILE | --delete) [--prefix run1]
+//! ng --ng 127.0.0.1:PORT --query --ports-out FILE [--caller-mark caller] [--calls N]
 //! ```
 
 use std::collections::BTreeMap;
@@ -149,9 +155,109 @@ fn media_addr(sdp: &str) -> SocketAddr {
         .expect("address in SDP")
 }
 
+/// The RTP `local address`/`local port` of the first stream of a monologue (a `tags` entry
+/// of a `query` reply): where that party sends.
+fn local_rtp(monologue: &Value) -> Option<SocketAddr> {
+    let Value::Dict(m) = monologue else {
+        return None;
+    };
+    let Some(Value::List(medias)) = m.get(&b"medias"[..]) else {
+        return None;
+    };
+    let Some(Value::Dict(media)) = medias.first() else {
+        return None;
+    };
+    let Some(Value::List(streams)) = media.get(&b"streams"[..]) else {
+        return None;
+    };
+    // The RTP stream comes first, then RTCP; take the one flagged RTP.
+    streams.iter().find_map(|s| {
+        let Value::Dict(s) = s else { return None };
+        let rtp = matches!(s.get(&b"flags"[..]), Some(Value::List(f))
+            if f.iter().any(|f| matches!(f, Value::Bytes(b) if b == b"RTP")));
+        let (Some(Value::Int(port)), addr) = (s.get(&b"local port"[..]), text(s, "local address"))
+        else {
+            return None;
+        };
+        if !rtp {
+            return None;
+        }
+        format!("{addr}:{port}").parse().ok()
+    })
+}
+
+/// `--query`: the ports file of the calls rtpengine holds.
+fn query(args: &Args, sock: &UdpSocket, ng: SocketAddr, run: &str) {
+    let ports_out = PathBuf::from(args.required("ports-out"));
+    let mark = args.value("caller-mark").unwrap_or("caller").to_owned();
+    let list = call(
+        sock,
+        ng,
+        &format!("{run}-list"),
+        &Value::Dict(BTreeMap::from([
+            (b"command".to_vec(), Value::Bytes(b"list".to_vec())),
+            (b"limit".to_vec(), Value::Int(1_000_000)),
+        ])),
+    );
+    let Some(Value::List(ids)) = list.get(&b"calls"[..]) else {
+        panic!("list: {list:?}");
+    };
+    let mut ports = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let Value::Bytes(id) = id else { continue };
+        let id = String::from_utf8_lossy(id).into_owned();
+        let q = call(
+            sock,
+            ng,
+            &format!("{run}-q{i}"),
+            &dict(&[("command", "query"), ("call-id", &id)]),
+        );
+        let Some(Value::Dict(tags)) = q.get(&b"tags"[..]) else {
+            eprintln!("ng: call {id}: no tags in the query reply, skipped");
+            continue;
+        };
+        let (callers, callees): (Vec<_>, Vec<_>) = tags
+            .iter()
+            .partition(|(tag, _)| String::from_utf8_lossy(tag).contains(&mark));
+        match (&callers[..], &callees[..]) {
+            ([(_, a)], [(_, b)]) => match (local_rtp(a), local_rtp(b)) {
+                (Some(a), Some(b)) => ports.push((a, b)),
+                _ => eprintln!("ng: call {id}: no RTP stream on a side, skipped"),
+            },
+            _ => eprintln!(
+                "ng: call {id}: {} tags with {mark:?}, {} without: not one caller and one callee, skipped",
+                callers.len(),
+                callees.len()
+            ),
+        }
+    }
+    if let Some(want) = args.value("calls").and_then(|n| n.parse::<usize>().ok())
+        && want != ports.len()
+    {
+        eprintln!("ng: {} calls with both sides, expected {want}", ports.len());
+        std::process::exit(1);
+    }
+    write_pairs(&ports_out, &ports).expect("write ports file");
+}
+
 fn main() {
     let args = Args::from_env();
     let ng: SocketAddr = args.required("ng").parse().expect("--ng ADDR:PORT");
+    if args.flag("query") {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        // rtpengine answers a cookie it has seen with its cached reply: unique per invocation.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        query(
+            &args,
+            &sock,
+            ng,
+            &format!("query-{}-{nanos}", std::process::id()),
+        );
+        return;
+    }
     let phones = read_pairs(&PathBuf::from(args.required("phones"))).expect("phones file");
     let prefix = args.value("prefix").unwrap_or("bench").to_owned();
     // rtpengine answers a cookie it has seen with its cached reply: cookies must be unique
