@@ -292,6 +292,10 @@ pub struct DomainSection {
     /// Digest algorithms offered, preferred first (default `["MD5"]`).
     #[serde(default)]
     pub digest: Option<Vec<String>>,
+    /// Where the media relay accepts its phones' media from: `"strict"` (the default: their
+    /// signalling or SDP address only) or `"any"`.
+    #[serde(default)]
+    pub latching: Option<String>,
     /// Its users.
     #[serde(default)]
     pub users: Vec<UserSection>,

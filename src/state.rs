@@ -25,6 +25,11 @@ fn domain_from_config(d: &DomainSection) -> anyhow::Result<(Domain, Vec<User>)> 
     let name = pbx::directory::check_domain_name(&d.name)?;
     let mut domain = Domain::new(&name);
     domain.control = d.control.clone();
+    if let Some(l) = &d.latching {
+        domain.latching = pbx::Latching::parse(l).with_context(|| {
+            format!("domain {name}: latching must be \"strict\" or \"any\", not {l:?}")
+        })?;
+    }
     if let Some(list) = &d.digest {
         domain.digest = list
             .iter()

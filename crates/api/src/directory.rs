@@ -11,7 +11,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pbx::directory::{DomainEntry, check_domain_name, check_user_name};
-use pbx::{DigestAlgorithm, Domain, Secret, Store, User};
+use pbx::{DigestAlgorithm, Domain, Latching, Secret, Store, User};
 use serde::{Deserialize, Serialize};
 use sip::digest::{Algorithm, ha1};
 
@@ -34,6 +34,10 @@ pub(crate) struct PutDomain {
     digest: Option<Vec<String>>,
     #[serde(default)]
     admin: Option<Object<SecretBody>>,
+    /// `"strict"` (the default) or `"any"`: where the media relay accepts this domain's
+    /// phones' media from.
+    #[serde(default)]
+    latching: Option<String>,
 }
 
 /// One user of `PUT /dir/{domain}`.
@@ -57,6 +61,7 @@ pub(crate) struct DomainView {
     domain: String,
     control: Option<String>,
     digest: Vec<&'static str>,
+    latching: &'static str,
     users: Vec<UserView>,
 }
 
@@ -86,6 +91,7 @@ impl DomainView {
             domain: entry.domain.name.clone(),
             control: entry.domain.control.clone(),
             digest: entry.domain.digest.iter().map(|a| a.as_str()).collect(),
+            latching: entry.domain.latching.as_str(),
             users,
         }
     }
@@ -164,11 +170,16 @@ fn domain_from_body(
         Some(Object(a)) => Some(secret(ADMIN_USER, &name, &a.secret)?),
         None => None,
     };
+    let latching = match body.latching.as_deref() {
+        None => Latching::Strict,
+        Some(s) => Latching::parse(s).ok_or_else(|| ApiError::UnknownLatching(s.to_owned()))?,
+    };
     let domain = Domain {
         name,
         control: body.control,
         digest,
         admin,
+        latching,
     };
     Ok((domain, users))
 }

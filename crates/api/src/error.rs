@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A digest algorithm token other than `MD5` and `SHA-256`.
     #[error("unknown digest algorithm {0:?} (expected \"SHA-256\" or \"MD5\")")]
     UnknownDigest(String),
+    /// A `latching` other than `strict` and `any`.
+    #[error("unknown latching {0:?} (expected \"strict\" or \"any\")")]
+    UnknownLatching(String),
     /// `"digest": []`.
     #[error("the digest list is empty")]
     EmptyDigest,
@@ -94,6 +97,7 @@ impl ApiError {
             | Self::BadPath
             | Self::BadName(_)
             | Self::UnknownDigest(_)
+            | Self::UnknownLatching(_)
             | Self::EmptyDigest
             | Self::BadControl
             | Self::EmptySecret
@@ -149,6 +153,7 @@ impl ApiError {
             Self::BadPath => "bad_path",
             Self::BadName(_) => "bad_name",
             Self::UnknownDigest(_) => "unknown_digest",
+            Self::UnknownLatching(_) => "unknown_latching",
             Self::EmptyDigest => "empty_digest",
             Self::BadControl => "bad_control",
             Self::EmptySecret => "empty_secret",

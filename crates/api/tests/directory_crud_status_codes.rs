@@ -25,6 +25,7 @@ async fn domain_and_user_lifecycle() {
             "domain": "bling.babblevoice.com",
             "control": "http://127.0.0.1:9001",
             "digest": ["MD5"],
+            "latching": "strict",
             "users": [{"username": "1003"}]
         })
     );
@@ -56,6 +57,7 @@ async fn domain_and_user_lifecycle() {
             "domain": "bling.babblevoice.com",
             "control": null,
             "digest": ["SHA-256", "MD5"],
+            "latching": "strict",
             "users": [{"username": "1003"}]
         })
     );

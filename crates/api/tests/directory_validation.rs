@@ -50,6 +50,9 @@ async fn refused_requests_change_nothing() {
         ("/dir/example.com", r#"{"digest": []}"#),
         ("/dir/example.com", r#"{"digest": ["SHA-512-256"]}"#),
         ("/dir/example.com", r#"{"digest": ["MD5", "md4"]}"#),
+        // Latching.
+        ("/dir/example.com", r#"{"latching": "loose"}"#),
+        ("/dir/example.com", r#"{"latching": 1}"#),
         // Control.
         ("/dir/example.com", r#"{"control": "127.0.0.1:9001"}"#),
         (

@@ -30,6 +30,7 @@ use sip::{
     Uri, Via,
 };
 
+use crate::directory::Latching;
 use crate::location::Flow;
 use crate::registrar::{Caller, State};
 
@@ -402,10 +403,34 @@ impl Calls {
             Some(body) => Some(sdp_glue::parse(body).map_err(|s| (s, None))?),
             None => None,
         };
-        let opened = self.media.open(media::SessionOptions::new().with_family(
-            media::Leg::A,
-            media::AddressFamily::of(call.a.flow.remote.ip()),
-        ));
+        let latching = {
+            let dir = self
+                .state
+                .directory
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            dir.domain(&call.domain)
+                .map_or(Latching::Strict, |d| d.domain.latching)
+        };
+        let policy = match latching {
+            Latching::Strict => media::LatchPolicy::Strict,
+            Latching::Any => media::LatchPolicy::Any,
+        };
+        let opened = self.media.open(
+            media::SessionOptions::new()
+                .with_family(
+                    media::Leg::A,
+                    media::AddressFamily::of(call.a.flow.remote.ip()),
+                )
+                // The callee's phones: the family of the first contact (forks of mixed
+                // families share it).
+                .with_family(
+                    media::Leg::B,
+                    media::AddressFamily::of(targets[0].1.remote.ip()),
+                )
+                .with_policy(media::Leg::A, policy)
+                .with_policy(media::Leg::B, policy),
+        );
         let info = match opened {
             Ok(info) => info,
             Err(e) => {

@@ -80,6 +80,38 @@ pub struct Domain {
     pub digest: Vec<DigestAlgorithm>,
     /// The account admin's credential (9P `admin@<domain>`), if set.
     pub admin: Option<Secret>,
+    /// Where the media relay accepts this domain's phones' media from.
+    pub latching: Latching,
+}
+
+/// Which sources the media relay latches onto for a domain's calls (DESIGN.md section 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Latching {
+    /// Only the leg's signalling IP or its SDP address (any port): a stranger cannot take
+    /// the stream (RTP bleed, CVE-2017-14099).
+    #[default]
+    Strict,
+    /// Any source: for peers whose media comes from elsewhere than their signalling.
+    Any,
+}
+
+impl Latching {
+    /// `"strict"` or `"any"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Any => "any",
+        }
+    }
+
+    /// Parses `"strict"` or `"any"` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "strict" => Some(Self::Strict),
+            "any" => Some(Self::Any),
+            _ => None,
+        }
+    }
 }
 
 impl Domain {
@@ -90,6 +122,7 @@ impl Domain {
             control: None,
             digest: vec![DigestAlgorithm::Md5],
             admin: None,
+            latching: Latching::Strict,
         }
     }
 }

@@ -23,7 +23,7 @@ mod time;
 pub use answer::{Answers, Identity};
 pub use call_event::{CallEvent, CallNote};
 pub use cdr::{BadCursor, Cause, Cdr, CdrCursor, CdrPage, CdrQuery, HangupBy, tree_escape};
-pub use directory::{DigestAlgorithm, Directory, Domain, Secret, User};
+pub use directory::{DigestAlgorithm, Directory, Domain, Latching, Secret, User};
 pub use guard::{Guard, GuardConfig, GuardInterceptor};
 pub use intercept::{Direction, Interceptor, Observed, Pipeline, SipLog, Verdict};
 pub use location::{Binding, Flow, Location, UserBindings};

@@ -328,6 +328,7 @@ pub async fn put_domain_created_flag<H: Harness>(h: &H) -> Outcome {
             control: Some("http://127.0.0.1:9000/hook".into()),
             digest: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             admin: Some(secret("admin")),
+            latching: pbx::Latching::Any,
         };
         ensure_eq!(s.put_domain(&changed, None).await?, false, "replace");
         let snap = load(&s).await?;
@@ -859,6 +860,7 @@ fn rich_data() -> (Vec<(Domain, Vec<User>)>, Vec<UserBindings>) {
         control: Some("http://127.0.0.1:8080/hooks?account=example".into()),
         digest: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
         admin: Some(secret("admin")),
+        latching: pbx::Latching::Any,
     };
     let beta = Domain::new(D2);
     let bare = Domain {
@@ -866,6 +868,7 @@ fn rich_data() -> (Vec<(Domain, Vec<User>)>, Vec<UserBindings>) {
         control: None,
         digest: vec![],
         admin: None,
+        latching: pbx::Latching::Strict,
     };
     let domains = vec![
         (alpha, vec![user("1000"), user("1001"), user("alice.smith")]),

@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0001_directory_and_location.sql"),
     ),
     (2, "cdrs", include_str!("../migrations/0002_cdrs.sql")),
+    (
+        3,
+        "domain_latching",
+        include_str!("../migrations/0003_domain_latching.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`].

@@ -208,10 +208,14 @@ fn domain_from_row(row: &SqliteRow) -> Result<Domain, StoreError> {
         row.try_get("admin_md5").map_err(sqlx_error)?,
         row.try_get("admin_sha256").map_err(sqlx_error)?,
     )?;
+    let latching: String = row.try_get("latching").map_err(sqlx_error)?;
+    let latching = pbx::Latching::parse(&latching)
+        .ok_or_else(|| StoreError::Corrupt(format!("domain {name}: latching {latching:?}")))?;
     Ok(Domain {
         control: row.try_get("control").map_err(sqlx_error)?,
         digest: codec::digest_from_column(&digest)?,
         admin,
+        latching,
         name,
     })
 }
@@ -245,7 +249,8 @@ impl Store for SqliteStore {
         // One read transaction: the three tables from the same snapshot.
         let mut tx = self.reader.begin().await.map_err(sqlx_error)?;
         let rows = sqlx::query(
-            "SELECT name, control, digest, admin_md5, admin_sha256 FROM domains ORDER BY name",
+            "SELECT name, control, digest, admin_md5, admin_sha256, latching FROM domains \
+             ORDER BY name",
         )
         .fetch_all(&mut *tx)
         .await
@@ -309,17 +314,18 @@ impl Store for SqliteStore {
             .map_err(sqlx_error)?
             .is_some();
         sqlx::query(
-            "INSERT INTO domains (name, control, digest, admin_md5, admin_sha256) \
-             VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO domains (name, control, digest, admin_md5, admin_sha256, latching) \
+             VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (name) DO UPDATE SET control = excluded.control, \
              digest = excluded.digest, admin_md5 = excluded.admin_md5, \
-             admin_sha256 = excluded.admin_sha256",
+             admin_sha256 = excluded.admin_sha256, latching = excluded.latching",
         )
         .bind(&name)
         .bind(domain.control.as_deref())
         .bind(codec::digest_to_column(&domain.digest))
         .bind(domain.admin.as_ref().map(|s| s.md5.as_str()))
         .bind(domain.admin.as_ref().map(|s| s.sha256.as_str()))
+        .bind(domain.latching.as_str())
         .execute(&mut *tx)
         .await
         .map_err(sqlx_error)?;

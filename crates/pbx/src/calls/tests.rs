@@ -639,3 +639,29 @@ fn a_call_whose_media_stopped_is_ended() {
         (408, "Media Timeout", crate::cdr::HangupBy::System)
     );
 }
+
+#[test]
+fn latching_follows_the_domain_setting() {
+    let (h, _) = answered(1);
+    let strict = h.media.calls();
+    assert!(
+        matches!(&strict[0], media::testing::Call::Open(_, o) if o.core.policy == [media::LatchPolicy::Strict; 2]),
+        "{strict:?}"
+    );
+    let h = harness(1, CallConfig::default());
+    {
+        let mut dir = h.calls.state.directory.write().expect("lock");
+        let mut d = Domain::new("pbx.test");
+        d.latching = crate::Latching::Any;
+        dir.put_domain(d, None);
+    }
+    let mut h = h;
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", Some(OFFER), "")));
+    drain(&mut h.calls);
+    let any = h.media.calls();
+    assert!(
+        matches!(&any[0], media::testing::Call::Open(_, o) if o.core.policy == [media::LatchPolicy::Any; 2]),
+        "{any:?}"
+    );
+}
