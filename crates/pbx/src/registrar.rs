@@ -440,20 +440,20 @@ impl Registrar {
     ) -> Outcome {
         let cfg = self.config;
         let header_expires = req.head.expires();
-        let agent = req
-            .head
-            .get(&HeaderName::UserAgent)
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect::<String>();
+        // At most 256 characters of the User-Agent.
+        let agent = req.head.get(&HeaderName::UserAgent).unwrap_or("");
+        let agent = agent
+            .char_indices()
+            .nth(256)
+            .map_or(agent, |(end, _)| agent.get(..end).unwrap_or(agent));
         let mut location = self
             .state
             .location
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        let before = location.bindings(domain, user).to_vec();
-        let mut bindings = before.clone();
+        let before = location.bindings(domain, user);
+        let had_bindings = !before.is_empty();
+        let mut bindings = before.to_vec();
 
         let star = req.head.contact.iter().any(|c| matches!(c, Contact::Star));
         if star {
@@ -470,8 +470,11 @@ impl Registrar {
             }
             bindings.clear();
         }
+        // The shared names and agent, looked up once the first binding is made.
+        let mut shared: Option<(Arc<str>, Arc<str>, Arc<str>)> = None;
         for contact in req.head.contact.iter().filter_map(Contact::addr) {
-            let uri = contact.uri.to_string();
+            // Exactly as long as the URI: it lives as long as the binding.
+            let uri = contact.uri.to_string().into_boxed_str();
             let requested = contact
                 .params
                 .value("expires")
@@ -498,7 +501,7 @@ impl Registrar {
                 //# Call-ID value in the existing binding matches [...] and the CSeq value is
                 //# less than or equal to the current value, the update MUST be skipped.
                 let b = &bindings[i];
-                if b.call_id == req.head.call_id && req.head.cseq.seq <= b.cseq {
+                if *b.call_id == *req.head.call_id && req.head.cseq.seq <= b.cseq {
                     continue;
                 }
             }
@@ -510,13 +513,19 @@ impl Registrar {
             }
             let expires_at = now + u64::from(requested.min(cfg.max_expires));
             let registered_at = existing.map_or(now, |i| bindings[i].registered_at);
+            let (shared_domain, shared_user, shared_agent) = shared
+                .get_or_insert_with(|| {
+                    let (d, u) = location.names(domain, user);
+                    (d, u, location.agent(agent))
+                })
+                .clone();
             let binding = Binding {
-                domain: domain.to_owned(),
-                user: user.to_owned(),
+                domain: shared_domain,
+                user: shared_user,
                 contact: uri,
                 flow: flow.clone(),
-                agent: agent.clone(),
-                call_id: req.head.call_id.clone(),
+                agent: shared_agent,
+                call_id: req.head.call_id.as_str().into(),
                 cseq: req.head.cseq.seq,
                 registered_at,
                 expires_at,
@@ -548,21 +557,21 @@ impl Registrar {
             .push(HeaderName::Date, crate::time::http_date(now));
 
         let mut events = Vec::new();
-        if before.is_empty() && !bindings.is_empty() {
+        if !had_bindings && !bindings.is_empty() {
             events.push(RegEvent::Registered {
                 domain: domain.to_owned(),
                 user: user.to_owned(),
                 host: flow.remote.ip().to_string(),
                 port: flow.remote.port(),
-                agent,
+                agent: agent.to_owned(),
             });
-        } else if !before.is_empty() && bindings.is_empty() {
+        } else if had_bindings && bindings.is_empty() {
             events.push(RegEvent::Unregistered {
                 domain: domain.to_owned(),
                 user: user.to_owned(),
             });
         }
-        if bindings != before {
+        if bindings != location.bindings(domain, user) {
             location.set(domain, user, bindings);
         }
         Outcome {
@@ -609,9 +618,9 @@ impl Registrar {
                 }
                 b.outstanding_pings += 1;
                 targets.push((
-                    b.domain.clone(),
-                    b.user.clone(),
-                    b.contact.clone(),
+                    b.domain.to_string(),
+                    b.user.to_string(),
+                    b.contact.to_string(),
                     b.flow.clone(),
                 ));
             }
@@ -646,7 +655,7 @@ impl Registrar {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         for b in location.bindings_mut_unsaved(domain, user) {
-            if b.contact == contact {
+            if *b.contact == *contact {
                 b.outstanding_pings = 0;
             }
         }
@@ -694,7 +703,7 @@ impl Registrar {
             .location
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        let affected: Vec<(String, String)> = location
+        let affected: Vec<(Arc<str>, Arc<str>)> = location
             .iter()
             .filter(|b| !keep(b))
             .map(|b| (b.domain.clone(), b.user.clone()))
@@ -712,8 +721,8 @@ impl Registrar {
             }
             if kept.is_empty() {
                 events.push(RegEvent::Unregistered {
-                    domain: domain.clone(),
-                    user: user.clone(),
+                    domain: domain.to_string(),
+                    user: user.to_string(),
                 });
             }
             location.set(&domain, &user, kept);
