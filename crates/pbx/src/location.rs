@@ -160,7 +160,13 @@ impl Location {
                 b.agent = self.agents.intern(&b.agent);
             }
             self.count += bindings.len();
-            // into_boxed_slice: exactly as much room as there are bindings.
+            // Exactly as much room as there are bindings: a fresh allocation rather than
+            // shrinking the list in place, which would leave a hole beside a long-lived block.
+            if bindings.capacity() != bindings.len() {
+                let mut exact = Vec::with_capacity(bindings.len());
+                exact.append(&mut bindings);
+                bindings = exact;
+            }
             self.domains
                 .entry(d.clone())
                 .or_default()

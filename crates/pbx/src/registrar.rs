@@ -5,6 +5,7 @@
 //! time, and returns the response plus the events (first binding, last binding gone) that
 //! webhooks report. No I/O; the nonce key and tags come from the RNG it is given.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
 
 use rand::{Rng, rngs::StdRng};
@@ -142,6 +143,9 @@ pub struct Registrar {
     rng: StdRng,
     /// The domain of REGISTERs addressed to an IP address rather than a domain.
     default_domain: Option<String>,
+    /// Where each Contact URI is written to be compared with the bindings; a binding then
+    /// gets an exact-size copy (see [`Registrar::update_bindings`]).
+    scratch: String,
 }
 
 fn to_sip_alg(a: DigestAlgorithm) -> Algorithm {
@@ -161,6 +165,7 @@ impl Registrar {
             nonces,
             rng,
             default_domain: None,
+            scratch: String::new(),
         }
     }
 
@@ -453,7 +458,10 @@ impl Registrar {
             .unwrap_or_else(|e| e.into_inner());
         let before = location.bindings(domain, user);
         let had_bindings = !before.is_empty();
-        let mut bindings = before.to_vec();
+        // Room for every binding the request could add, so that the list never grows by
+        // doubling; Location::set keeps an exact-size copy.
+        let mut bindings = Vec::with_capacity(before.len() + req.head.contact.len());
+        bindings.extend_from_slice(before);
 
         let star = req.head.contact.iter().any(|c| matches!(c, Contact::Star));
         if star {
@@ -473,8 +481,14 @@ impl Registrar {
         // The shared names and agent, looked up once the first binding is made.
         let mut shared: Option<(Arc<str>, Arc<str>, Arc<str>)> = None;
         for contact in req.head.contact.iter().filter_map(Contact::addr) {
-            // Exactly as long as the URI: it lives as long as the binding.
-            let uri = contact.uri.to_string().into_boxed_str();
+            // Written into a reused buffer: the binding made from it keeps an exact-size
+            // copy, and a refresh that changes nothing allocates nothing. Long-lived
+            // allocations of exact size, rather than strings grown by doubling and shrunk,
+            // leave no holes in the heap between them (measured: RSS per registration).
+            self.scratch.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(self.scratch, "{}", contact.uri);
+            let uri = self.scratch.as_str();
             let requested = contact
                 .params
                 .value("expires")
@@ -494,7 +508,7 @@ impl Registrar {
                     auth: AuthResult::Succeeded,
                 };
             }
-            let existing = bindings.iter().position(|b| b.contact == uri);
+            let existing = bindings.iter().position(|b| &*b.contact == uri);
             if let Some(i) = existing {
                 //= https://www.rfc-editor.org/rfc/rfc3261#section-10.3
                 //# If the binding does exist, the registrar checks the Call-ID value. If the
@@ -522,7 +536,7 @@ impl Registrar {
             let binding = Binding {
                 domain: shared_domain,
                 user: shared_user,
-                contact: uri,
+                contact: uri.into(),
                 flow: flow.clone(),
                 agent: shared_agent,
                 call_id: req.head.call_id.as_str().into(),
