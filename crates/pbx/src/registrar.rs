@@ -410,7 +410,7 @@ impl Registrar {
         auth: AuthResult,
     ) -> Outcome {
         let mut resp = reply(StatusCode::UNAUTHORIZED);
-        let nonce = self.nonces.issue(now, self.rng.random());
+        let nonce = self.nonces.issue(now);
         //= https://www.rfc-editor.org/rfc/rfc8760#section-2.4
         //# the UAS [...] MUST add a WWW-Authenticate header field for each supported
         //# algorithm, in order of preference
