@@ -135,13 +135,21 @@ stop() { # stop PID: ends a server this script started, waiting at most 10 s
 
 # sipp_run NAME TARGET RATE TOTAL CSV PORT -> "successful failed retransmissions"
 sipp_run() {
-  local name=$1 target=$2 rate=$3 total=$4 users=$5 port=$6
+  local name=$1 target=$2 rate=$3 total=$4 users=$5 port=$6 try
   local secs=$(((total + rate - 1) / rate))
-  (cd "$RUN" && timeout $((secs + 60)) sipp -sf "$SCENARIO" -inf "$users" "$target" \
-      -i 127.0.0.1 -p "$port" -r "$rate" -m "$total" -l 20000 -buff_size 4194304 -nostdin \
-      -timeout $((secs + 30)) -timeout_error -recv_timeout 5000 -default_behaviors all,-abortunexp \
-      -trace_stat -stf "$RUN/$name.csv" -fd 1 -trace_err -error_file "$RUN/$name.errors" \
-      > "$RUN/$name.out" 2>&1) || true
+  for try in 1 2 3; do
+    rm -f "$RUN/$name.csv" "$RUN/$name.errors"
+    (cd "$RUN" && timeout $((secs + 60)) sipp -sf "$SCENARIO" -inf "$users" "$target" \
+        -i 127.0.0.1 -p "$port" -r "$rate" -m "$total" -l 20000 -buff_size 4194304 -nostdin \
+        -timeout $((secs + 30)) -timeout_error -recv_timeout 5000 -default_behaviors all,-abortunexp \
+        -trace_stat -stf "$RUN/$name.csv" -fd 1 -trace_err -error_file "$RUN/$name.errors" \
+        > "$RUN/$name.out" 2>&1) || true
+    # Another program on the machine may take the free port between free_port and SIPp's
+    # bind: then SIPp sends nothing, and it is run again on another port.
+    grep -q 'Unable to bind main socket' "$RUN/$name.errors" 2>/dev/null || break
+    echo "# sipp $name: port $port taken (try $try), again on another" >&2
+    port=$(free_port)
+  done
   [ -f "$RUN/$name.csv" ] || { echo "0 0 0"; return; }
   awk -F';' 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
              {ok = $c["SuccessfulCall(C)"]; ko = $c["FailedCall(C)"]; re = $c["Retransmissions(C)"]}
