@@ -12,6 +12,7 @@
 # usage: bench/register.sh [RATE...]   default rates: 500 1000 2000 4000 8000 (registrations/s)
 # env:   SECONDS_PER_RATE (10), MEM_RATE (500 registrations/s for the memory runs),
 #        MEM_SETTLE (35 s: a second memory reading that long after the run), SKIP_MEMORY=1,
+#        SKIP_RATES=1 (the memory runs only),
 #        SB_GUARD=off (switchboard's brute-force guard off, as Kamailio's reference has none;
 #        default: on, as switchboard ships)
 # needs: sipp (Debian sip-tester), kamailio (+ kamcmd), curl, bc; builds switchboard in release
@@ -134,13 +135,21 @@ stop() { # stop PID: ends a server this script started, waiting at most 10 s
 
 # sipp_run NAME TARGET RATE TOTAL CSV PORT -> "successful failed retransmissions"
 sipp_run() {
-  local name=$1 target=$2 rate=$3 total=$4 users=$5 port=$6
+  local name=$1 target=$2 rate=$3 total=$4 users=$5 port=$6 try
   local secs=$(((total + rate - 1) / rate))
-  (cd "$RUN" && timeout $((secs + 60)) sipp -sf "$SCENARIO" -inf "$users" "$target" \
-      -i 127.0.0.1 -p "$port" -r "$rate" -m "$total" -l 20000 -buff_size 4194304 -nostdin \
-      -timeout $((secs + 30)) -timeout_error -recv_timeout 5000 -default_behaviors all,-abortunexp \
-      -trace_stat -stf "$RUN/$name.csv" -fd 1 -trace_err -error_file "$RUN/$name.errors" \
-      > "$RUN/$name.out" 2>&1) || true
+  for try in 1 2 3; do
+    rm -f "$RUN/$name.csv" "$RUN/$name.errors"
+    (cd "$RUN" && timeout $((secs + 60)) sipp -sf "$SCENARIO" -inf "$users" "$target" \
+        -i 127.0.0.1 -p "$port" -r "$rate" -m "$total" -l 20000 -buff_size 4194304 -nostdin \
+        -timeout $((secs + 30)) -timeout_error -recv_timeout 5000 -default_behaviors all,-abortunexp \
+        -trace_stat -stf "$RUN/$name.csv" -fd 1 -trace_err -error_file "$RUN/$name.errors" \
+        > "$RUN/$name.out" 2>&1) || true
+    # Another program on the machine may take the free port between free_port and SIPp's
+    # bind: then SIPp sends nothing, and it is run again on another port.
+    grep -q 'Unable to bind main socket' "$RUN/$name.errors" 2>/dev/null || break
+    echo "# sipp $name: port $port taken (try $try), again on another" >&2
+    port=$(free_port)
+  done
   [ -f "$RUN/$name.csv" ] || { echo "0 0 0"; return; }
   awk -F';' 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
              {ok = $c["SuccessfulCall(C)"]; ko = $c["FailedCall(C)"]; re = $c["Retransmissions(C)"]}
@@ -155,69 +164,74 @@ unexpected() { # unexpected NAME...
 }
 per10k() { if [ "$1" -gt 0 ]; then echo "scale=4; $2 * 10000 / $1" | bc -l; else echo nan; fi; }
 
-start_switchboard rates
-start_kamailio rates
-SB_SIPP_PORT=$(free_port); KAM_SIPP_PORT=$(free_port)
-while [ "$KAM_SIPP_PORT" = "$SB_SIPP_PORT" ]; do KAM_SIPP_PORT=$(free_port); done
+if [ "${SKIP_RATES:-0}" = 1 ]; then
+  echo "# REGISTER load, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'): ramp skipped (SKIP_RATES=1)"
+  echo "# switchboard $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock || echo '+changes')"
+else
+  start_switchboard rates
+  start_kamailio rates
+  SB_SIPP_PORT=$(free_port); KAM_SIPP_PORT=$(free_port)
+  while [ "$KAM_SIPP_PORT" = "$SB_SIPP_PORT" ]; do KAM_SIPP_PORT=$(free_port); done
 
-echo "# REGISTER load, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
-echo "# switchboard $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock || echo '+changes') at $SB_ADDR (pid $SB_PID)," \
-  "kamailio 127.0.0.1:$KAM_PORT ($(kamailio -v | head -1 | sed 's/^version: //;s/ *$//')), $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
-echo "# $SECONDS_PER_RATE s per rate, users user0..user1999; each registration = REGISTER, 401, REGISTER with digest, 200"
-echo "# switchboard config: defaults, no keepalives, guard ${SB_GUARD:-on}; Kamailio: $KAM_CFG_SRC"
-echo "# ok, ko: successful, failed registrations (SIPp); ret: SIPp's retransmissions; drop: datagrams the"
-echo "# kernel dropped at the server's UDP socket (receive buffer full); cpu/10k: CPU seconds (utime+stime;"
-echo "# Kamailio: main and children) per 10,000 successful registrations; ratio: switchboard / kamailio"
-SB_PORT=${SB_ADDR##*:}
-# shellcheck disable=SC2046
-c0=$(cpu_ticks "$SB_PID"); k0=$(cpu_ticks $(kam_pids)); sleep "$SECONDS_PER_RATE"
-# shellcheck disable=SC2046
-echo "# idle, before the ramp: switchboard $(echo "scale=2; ($(cpu_ticks "$SB_PID") - $c0) / $CLK_TCK" | bc -l) CPU s," \
-  "kamailio $(echo "scale=2; ($(cpu_ticks $(kam_pids)) - $k0) / $CLK_TCK" | bc -l) CPU s in $SECONDS_PER_RATE s"
-rcv0=$(rcvbuf_errors)
-printf '%-6s %-6s | %-6s %-6s %-6s %-5s %-7s %-7s | %-6s %-6s %-6s %-5s %-7s %-7s | %s\n' rate total \
-  sb_ok sb_ko sb_ret drop cpu_s cpu/10k kam_ok kam_ko kam_ret drop cpu_s cpu/10k ratio
-sb_on=1; kam_on=1; sb_max=none; kam_max=none; sb_runs=(); kam_runs=()
-for rate in "${RATES[@]}"; do
-  [ "$sb_on$kam_on" != 00 ] || break
-  total=$((rate * SECONDS_PER_RATE))
-  sb=(- - - - - -); kam=(- - - - - -)
-  if [ "$sb_on" = 1 ]; then
-    c0=$(cpu_ticks "$SB_PID"); d0=$(udp_drops "$SB_PORT")
-    read -r ok ko re < <(sipp_run "sb_$rate" "$SB_ADDR" "$rate" "$total" "$RUN/users2000.csv" "$SB_SIPP_PORT")
-    c1=$(cpu_ticks "$SB_PID"); d1=$(udp_drops "$SB_PORT")
-    cpu=$(echo "scale=2; ($c1 - $c0) / $CLK_TCK" | bc -l)
-    sb=("$ok" "$ko" "$re" $((d1 - d0)) "$cpu" "$(per10k "$ok" "$cpu")"); sb_runs+=("sb_$rate")
-    if [ "$ok" = "$total" ] && [ "$ko" = 0 ] && [ "$re" = 0 ]; then sb_max=$rate; else sb_on=0; fi
-    sleep 1
-  fi
-  if [ "$kam_on" = 1 ]; then
-    # shellcheck disable=SC2046
-    c0=$(cpu_ticks $(kam_pids)); d0=$(udp_drops "$KAM_PORT")
-    read -r ok ko re < <(sipp_run "kam_$rate" "127.0.0.1:$KAM_PORT" "$rate" "$total" "$RUN/users2000.csv" "$KAM_SIPP_PORT")
-    # shellcheck disable=SC2046
-    c1=$(cpu_ticks $(kam_pids)); d1=$(udp_drops "$KAM_PORT")
-    cpu=$(echo "scale=2; ($c1 - $c0) / $CLK_TCK" | bc -l)
-    kam=("$ok" "$ko" "$re" $((d1 - d0)) "$cpu" "$(per10k "$ok" "$cpu")"); kam_runs+=("kam_$rate")
-    if [ "$ok" = "$total" ] && [ "$ko" = 0 ] && [ "$re" = 0 ]; then kam_max=$rate; else kam_on=0; fi
-    sleep 1
-  fi
-  ratio=-
-  if [ "${sb[5]}" != - ] && [ "${kam[5]}" != - ] && [ "${sb[5]}" != nan ] && [ "${kam[5]}" != nan ]; then
-    ratio=$(echo "scale=2; ${sb[5]} / ${kam[5]}" | bc -l 2>/dev/null || echo nan)
-  fi
-  printf '%-6s %-6s | %-6s %-6s %-6s %-5s %-7s %-7s | %-6s %-6s %-6s %-5s %-7s %-7s | %s\n' "$rate" "$total" \
-    "${sb[@]}" "${kam[@]}" "$ratio"
-done
-echo "# highest rate sustained with no failure and no retransmission (of the rates tested):" \
-  "switchboard $sb_max, kamailio $kam_max"
-echo "# UDP receive-buffer drops on the whole machine during the ramp (kernel RcvbufErrors, SIPp's sockets" \
-  "included): $(($(rcvbuf_errors) - rcv0))"
-echo "# responses SIPp did not expect: switchboard $(unexpected "${sb_runs[@]}"); kamailio $(unexpected "${kam_runs[@]}")"
-echo "# switchboard /metrics: $(curl -s --max-time 5 "http://$SB_HTTP/metrics" | grep -E '^switchboard_(auth_failures_total|blocked_sources|registrations) ' | tr '\n' ' ')"
-grep -h 'source blocked' "$RUN/switchboard-rates.err" | sed 's/^/# switchboard log: /' || true
-echo "# files: $RUN"
-stop "$SB_PID"; stop "$KAM_PID"
+  echo "# REGISTER load, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+  echo "# switchboard $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock || echo '+changes') at $SB_ADDR (pid $SB_PID)," \
+    "kamailio 127.0.0.1:$KAM_PORT ($(kamailio -v | head -1 | sed 's/^version: //;s/ *$//')), $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
+  echo "# $SECONDS_PER_RATE s per rate, users user0..user1999; each registration = REGISTER, 401, REGISTER with digest, 200"
+  echo "# switchboard config: defaults, no keepalives, guard ${SB_GUARD:-on}; Kamailio: $KAM_CFG_SRC"
+  echo "# ok, ko: successful, failed registrations (SIPp); ret: SIPp's retransmissions; drop: datagrams the"
+  echo "# kernel dropped at the server's UDP socket (receive buffer full); cpu/10k: CPU seconds (utime+stime;"
+  echo "# Kamailio: main and children) per 10,000 successful registrations; ratio: switchboard / kamailio"
+  SB_PORT=${SB_ADDR##*:}
+  # shellcheck disable=SC2046
+  c0=$(cpu_ticks "$SB_PID"); k0=$(cpu_ticks $(kam_pids)); sleep "$SECONDS_PER_RATE"
+  # shellcheck disable=SC2046
+  echo "# idle, before the ramp: switchboard $(echo "scale=2; ($(cpu_ticks "$SB_PID") - $c0) / $CLK_TCK" | bc -l) CPU s," \
+    "kamailio $(echo "scale=2; ($(cpu_ticks $(kam_pids)) - $k0) / $CLK_TCK" | bc -l) CPU s in $SECONDS_PER_RATE s"
+  rcv0=$(rcvbuf_errors)
+  printf '%-6s %-6s | %-6s %-6s %-6s %-5s %-7s %-7s | %-6s %-6s %-6s %-5s %-7s %-7s | %s\n' rate total \
+    sb_ok sb_ko sb_ret drop cpu_s cpu/10k kam_ok kam_ko kam_ret drop cpu_s cpu/10k ratio
+  sb_on=1; kam_on=1; sb_max=none; kam_max=none; sb_runs=(); kam_runs=()
+  for rate in "${RATES[@]}"; do
+    [ "$sb_on$kam_on" != 00 ] || break
+    total=$((rate * SECONDS_PER_RATE))
+    sb=(- - - - - -); kam=(- - - - - -)
+    if [ "$sb_on" = 1 ]; then
+      c0=$(cpu_ticks "$SB_PID"); d0=$(udp_drops "$SB_PORT")
+      read -r ok ko re < <(sipp_run "sb_$rate" "$SB_ADDR" "$rate" "$total" "$RUN/users2000.csv" "$SB_SIPP_PORT")
+      c1=$(cpu_ticks "$SB_PID"); d1=$(udp_drops "$SB_PORT")
+      cpu=$(echo "scale=2; ($c1 - $c0) / $CLK_TCK" | bc -l)
+      sb=("$ok" "$ko" "$re" $((d1 - d0)) "$cpu" "$(per10k "$ok" "$cpu")"); sb_runs+=("sb_$rate")
+      if [ "$ok" = "$total" ] && [ "$ko" = 0 ] && [ "$re" = 0 ]; then sb_max=$rate; else sb_on=0; fi
+      sleep 1
+    fi
+    if [ "$kam_on" = 1 ]; then
+      # shellcheck disable=SC2046
+      c0=$(cpu_ticks $(kam_pids)); d0=$(udp_drops "$KAM_PORT")
+      read -r ok ko re < <(sipp_run "kam_$rate" "127.0.0.1:$KAM_PORT" "$rate" "$total" "$RUN/users2000.csv" "$KAM_SIPP_PORT")
+      # shellcheck disable=SC2046
+      c1=$(cpu_ticks $(kam_pids)); d1=$(udp_drops "$KAM_PORT")
+      cpu=$(echo "scale=2; ($c1 - $c0) / $CLK_TCK" | bc -l)
+      kam=("$ok" "$ko" "$re" $((d1 - d0)) "$cpu" "$(per10k "$ok" "$cpu")"); kam_runs+=("kam_$rate")
+      if [ "$ok" = "$total" ] && [ "$ko" = 0 ] && [ "$re" = 0 ]; then kam_max=$rate; else kam_on=0; fi
+      sleep 1
+    fi
+    ratio=-
+    if [ "${sb[5]}" != - ] && [ "${kam[5]}" != - ] && [ "${sb[5]}" != nan ] && [ "${kam[5]}" != nan ]; then
+      ratio=$(echo "scale=2; ${sb[5]} / ${kam[5]}" | bc -l 2>/dev/null || echo nan)
+    fi
+    printf '%-6s %-6s | %-6s %-6s %-6s %-5s %-7s %-7s | %-6s %-6s %-6s %-5s %-7s %-7s | %s\n' "$rate" "$total" \
+      "${sb[@]}" "${kam[@]}" "$ratio"
+  done
+  echo "# highest rate sustained with no failure and no retransmission (of the rates tested):" \
+    "switchboard $sb_max, kamailio $kam_max"
+  echo "# UDP receive-buffer drops on the whole machine during the ramp (kernel RcvbufErrors, SIPp's sockets" \
+    "included): $(($(rcvbuf_errors) - rcv0))"
+  echo "# responses SIPp did not expect: switchboard $(unexpected "${sb_runs[@]}"); kamailio $(unexpected "${kam_runs[@]}")"
+  echo "# switchboard /metrics: $(curl -s --max-time 5 "http://$SB_HTTP/metrics" | grep -E '^switchboard_(auth_failures_total|blocked_sources|registrations) ' | tr '\n' ' ')"
+  grep -h 'source blocked' "$RUN/switchboard-rates.err" | sed 's/^/# switchboard log: /' || true
+  echo "# files: $RUN"
+  stop "$SB_PID"; stop "$KAM_PID"
+fi
 [ "${SKIP_MEMORY:-0}" = 1 ] && exit 0
 
 # Memory: fresh servers, resident memory before and after registering distinct users, each

@@ -86,7 +86,7 @@ pub async fn open(c: &Config, now: u64) -> anyhow::Result<(Arc<SqliteStore>, Arc
     }
     {
         let mut location = state.location.write().unwrap_or_else(|e| e.into_inner());
-        let mut by_user: std::collections::BTreeMap<(String, String), Vec<pbx::Binding>> =
+        let mut by_user: std::collections::BTreeMap<(Arc<str>, Arc<str>), Vec<pbx::Binding>> =
             Default::default();
         for b in snapshot.bindings {
             // TCP connections did not survive the restart, and neither do their bindings.

@@ -100,7 +100,7 @@ impl UserRegistration {
             remote: Some(Remote {
                 host: newest.flow.remote.ip().to_string(),
                 port: newest.flow.remote.port(),
-                agent: newest.agent.clone(),
+                agent: newest.agent.to_string(),
             }),
             epochs: Some(Epochs {
                 registered: newest.registered_at,
@@ -109,11 +109,11 @@ impl UserRegistration {
                 bindings
                     .iter()
                     .map(|b| ContactView {
-                        uri: b.contact.clone(),
+                        uri: b.contact.to_string(),
                         host: b.flow.remote.ip().to_string(),
                         port: b.flow.remote.port(),
                         transport: b.flow.transport.as_str().to_ascii_lowercase(),
-                        agent: b.agent.clone(),
+                        agent: b.agent.to_string(),
                         expires: b.expires_at.saturating_sub(now),
                     })
                     .collect(),
@@ -132,10 +132,7 @@ fn unix_now() -> u64 {
 /// "number of registered clients"; `/metrics` has the number of bindings).
 pub(crate) async fn count<S: Store>(State(api): State<Api<S>>) -> Json<Count> {
     let location = api.state.location.read().unwrap_or_else(|e| e.into_inner());
-    let users: HashSet<(&str, &str)> = location
-        .iter()
-        .map(|b| (b.domain.as_str(), b.user.as_str()))
-        .collect();
+    let users: HashSet<(&str, &str)> = location.iter().map(|b| (&*b.domain, &*b.user)).collect();
     Json(Count { count: users.len() })
 }
 

@@ -386,7 +386,7 @@ impl Calls {
                 .unwrap_or_else(|e| e.into_inner());
             loc.bindings(&call.domain, &call.to)
                 .iter()
-                .map(|b| (b.contact.clone(), b.flow.clone()))
+                .map(|b| (b.contact.to_string(), b.flow.clone()))
                 .collect()
         };
         if targets.is_empty() {

@@ -2,7 +2,7 @@
 //! bounded table so that each one's `nc` only goes up, and aged out after a lifetime, after
 //! which a correct answer earns `stale=true` (RFC 7616 section 3.3) rather than a failure.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use sip::digest::Algorithm;
 
@@ -25,18 +25,30 @@ pub enum NonceCheck {
 }
 
 /// The nonces this PBX has handed out.
+///
+/// Each nonce carries a sequence number, so the live ones are a contiguous range and their
+/// state a ring of 16-byte slots, oldest first: no hash table (issue 3 counts the bytes each
+/// registration costs, and every registration leaves a nonce alive for `lifetime`).
 #[derive(Debug)]
 pub struct Nonces {
     key: u64,
     lifetime: u64,
     capacity: usize,
-    /// The salt of each live nonce (unique: it comes from the caller's RNG, and the checksum
-    /// binds it to the rest) -> highest nc seen (0: none yet) and the identity of the request
-    /// that used it. Keyed by the 64-bit salt rather than the whole nonce text, so that each
-    /// registration's nonce costs a few dozen bytes while it lives.
-    live: HashMap<u64, (u32, u64)>,
-    /// (issued at, salt), oldest first, for ageing out and for the capacity bound.
-    order: VecDeque<(u64, u64)>,
+    /// The sequence number of `live[0]`.
+    first: u64,
+    /// One slot per live nonce, by sequence number from `first`.
+    live: VecDeque<Slot>,
+}
+
+/// What is known about one live nonce.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The identity of the request that last used it (0: none yet).
+    request: u64,
+    /// Unix seconds when it was issued (saturating at `u32::MAX`, in 2106).
+    issued: u32,
+    /// The highest nc seen with it (0: none yet).
+    nc: u32,
 }
 
 impl Nonces {
@@ -47,26 +59,26 @@ impl Nonces {
             key,
             lifetime,
             capacity: capacity.max(1),
-            live: HashMap::new(),
-            order: VecDeque::new(),
+            first: 0,
+            live: VecDeque::new(),
         }
     }
 
-    /// A new nonce, issued at `now` (Unix seconds), unique by `salt` (from the caller's RNG).
-    pub fn issue(&mut self, now: u64, salt: u64) -> String {
+    /// A new nonce, issued at `now` (Unix seconds). Unique: its sequence number is new, and
+    /// the keyed checksum binds it to the time and to this PBX's run.
+    pub fn issue(&mut self, now: u64) -> String {
         self.expire(now);
         while self.live.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some((_, old)) => {
-                    self.live.remove(&old);
-                }
-                None => break,
-            }
+            self.forget_oldest();
         }
-        let body = format!("{now:x}.{salt:016x}");
+        let seq = self.first + self.live.len() as u64;
+        let body = format!("{now:x}.{seq:016x}");
         let nonce = format!("{body}.{}", self.checksum(&body));
-        self.live.insert(salt, (0, 0));
-        self.order.push_back((now, salt));
+        self.live.push_back(Slot {
+            request: 0,
+            issued: u32::try_from(now).unwrap_or(u32::MAX),
+            nc: 0,
+        });
         nonce
     }
 
@@ -81,23 +93,27 @@ impl Nonces {
         if !sip::digest::constant_time_eq(sum.as_bytes(), self.checksum(body).as_bytes()) {
             return NonceCheck::Forged;
         }
-        // body = "<issued hex>.<salt hex>"; the checksum above vouches for both.
-        let Some(salt) = body
+        // body = "<issued hex>.<sequence hex>"; the checksum above vouches for both.
+        let Some(seq) = body
             .rsplit_once('.')
             .and_then(|(_, s)| u64::from_str_radix(s, 16).ok())
         else {
             return NonceCheck::Forged;
         };
-        let Some((last, last_request)) = self.live.get_mut(&salt) else {
+        let slot = seq
+            .checked_sub(self.first)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.live.get_mut(i));
+        let Some(slot) = slot else {
             return NonceCheck::Stale;
         };
         match nc {
-            Some(nc) if nc > *last => {
-                *last = nc;
-                *last_request = request;
+            Some(nc) if nc > slot.nc => {
+                slot.nc = nc;
+                slot.request = request;
                 NonceCheck::Fresh
             }
-            Some(nc) if nc == *last && *last_request == request => NonceCheck::Retransmission,
+            Some(nc) if nc == slot.nc && slot.request == request => NonceCheck::Retransmission,
             Some(_) => NonceCheck::Replayed,
             // Without qop there is no nc to check; the nonce may be reused while it lives.
             None => NonceCheck::Fresh,
@@ -105,13 +121,21 @@ impl Nonces {
     }
 
     fn expire(&mut self, now: u64) {
-        while let Some((issued, _)) = self.order.front() {
-            if now.saturating_sub(*issued) < self.lifetime {
+        while let Some(oldest) = self.live.front() {
+            if now.saturating_sub(u64::from(oldest.issued)) < self.lifetime {
                 break;
             }
-            if let Some((_, old)) = self.order.pop_front() {
-                self.live.remove(&old);
-            }
+            self.forget_oldest();
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        if self.live.pop_front().is_some() {
+            self.first += 1;
+        }
+        if self.live.is_empty() {
+            // Nothing alive: give the ring's memory back after a burst.
+            self.live.shrink_to_fit();
         }
     }
 
@@ -131,7 +155,7 @@ mod tests {
     #[test]
     fn lifecycle() {
         let mut n = Nonces::new(42, 30, 100);
-        let a = n.issue(1000, 1);
+        let a = n.issue(1000);
         assert_eq!(n.check(1000, &a, Some(1), 101), NonceCheck::Fresh);
         assert_eq!(n.check(1001, &a, Some(1), 999), NonceCheck::Replayed);
         // The same request again (a UDP retransmission) is not a replay.
@@ -140,23 +164,25 @@ mod tests {
         assert_eq!(n.check(1040, &a, Some(3), 103), NonceCheck::Stale);
         let forged = a.replace('.', ":");
         assert_eq!(n.check(1000, &forged, Some(1), 101), NonceCheck::Forged);
-        let mut tampered = n.issue(1000, 2);
+        let mut tampered = n.issue(1000);
         tampered.replace_range(0..1, "f");
         assert_eq!(n.check(1000, &tampered, Some(1), 101), NonceCheck::Forged);
         // Another key does not accept our nonces.
         let mut other = Nonces::new(43, 30, 100);
-        let b = n.issue(1000, 3);
+        let b = n.issue(1000);
         assert_eq!(other.check(1000, &b, Some(1), 101), NonceCheck::Forged);
     }
 
     #[test]
     fn capacity_is_a_bound() {
         let mut n = Nonces::new(1, 3600, 10);
-        let first = n.issue(0, 0);
-        for i in 1..1000 {
-            n.issue(0, i);
+        let first = n.issue(0);
+        let mut last = String::new();
+        for _ in 1..1000 {
+            last = n.issue(0);
         }
         assert_eq!(n.live.len(), 10);
         assert_eq!(n.check(0, &first, Some(1), 101), NonceCheck::Stale);
+        assert_eq!(n.check(0, &last, Some(1), 101), NonceCheck::Fresh);
     }
 }

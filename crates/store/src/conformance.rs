@@ -218,16 +218,16 @@ fn user(name: &str) -> User {
 /// A binding with every field set from `n`, so that field mix-ups show.
 fn binding(domain: &str, user: &str, contact: &str, n: u32) -> Binding {
     Binding {
-        domain: domain.to_owned(),
-        user: user.to_owned(),
-        contact: contact.to_owned(),
+        domain: domain.into(),
+        user: user.into(),
+        contact: contact.into(),
         flow: Flow {
             transport: Transport::Udp,
             remote: SocketAddr::from(([192, 0, 2, (n % 250) as u8 + 1], 5060 + (n % 1000) as u16)),
             conn: None,
         },
-        agent: format!("agent {n}"),
-        call_id: format!("call-{n}@192.0.2.1"),
+        agent: format!("agent {n}").into(),
+        call_id: format!("call-{n}@192.0.2.1").into(),
         cseq: n + 1,
         registered_at: 1_700_000_000 + u64::from(n),
         expires_at: 1_700_003_600 + u64::from(n),
@@ -298,8 +298,8 @@ fn user_names(s: &Snapshot, domain: &str) -> Vec<String> {
 fn contacts(s: &Snapshot, domain: &str, user: &str) -> Vec<String> {
     s.bindings
         .iter()
-        .filter(|b| b.domain == domain && b.user == user)
-        .map(|b| b.contact.clone())
+        .filter(|b| &*b.domain == domain && &*b.user == user)
+        .map(|b| b.contact.to_string())
         .collect()
 }
 

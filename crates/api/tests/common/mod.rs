@@ -161,7 +161,7 @@ pub fn binding(
             conn: None,
         },
         agent: agent.into(),
-        call_id: format!("{user}-{contact}"),
+        call_id: format!("{user}-{contact}").into(),
         cseq: 1,
         registered_at,
         expires_at,

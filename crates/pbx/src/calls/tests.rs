@@ -38,10 +38,10 @@ fn binding(user: &str, n: u16) -> Binding {
     Binding {
         domain: "pbx.test".into(),
         user: user.into(),
-        contact: format!("sip:{user}@127.0.0.20:{}", 5080 + n),
+        contact: format!("sip:{user}@127.0.0.20:{}", 5080 + n).into(),
         flow: b_flow(n),
         agent: "phone".into(),
-        call_id: format!("reg{n}"),
+        call_id: format!("reg{n}").into(),
         cseq: 1,
         registered_at: 0,
         expires_at: u64::MAX,
