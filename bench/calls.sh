@@ -33,7 +33,8 @@
 # usage: bench/calls.sh [CALLS...]           default: 250 500 1000
 # env:   RATES ("2000 1000 500 250": set-up rates tried in turn, calls/s), SECONDS_PER_RUN (10),
 #        WARMUP (5), SERVERS ("switchboard kamailio"), DIRECT (1: the baseline run; 0: none),
-#        RTPENGINE_THREADS (2), SB_RTP_PORTS (12000-17999), RTPE_PORTS (18000-23999),
+#        RTPENGINE_THREADS (2), RTPENGINE_OPTS (more rtpengine options, e.g.
+#        --endpoint-learning=immediate; default none), SB_RTP_PORTS (12000-17999), RTPE_PORTS (18000-23999),
 #        SB_GUARD (on; off: switchboard's brute-force guard off), NICE (-10: every process of
 #        the benchmark runs at this niceness so that other work on a shared machine does not
 #        starve it; 0 to leave it)
@@ -57,6 +58,7 @@ WARMUP=${WARMUP:-5}
 SERVERS=${SERVERS:-switchboard kamailio}
 DIRECT=${DIRECT:-1}
 RTPENGINE_THREADS=${RTPENGINE_THREADS:-2}
+RTPENGINE_OPTS=${RTPENGINE_OPTS:-}
 SB_RTP_PORTS=${SB_RTP_PORTS:-12000-17999}
 RTPE_PORTS=${RTPE_PORTS:-18000-23999}
 NICE=${NICE:--10}
@@ -206,10 +208,12 @@ start_kamailio() {
   local dir=$1
   local cfg="$dir/kamailio.cfg" ctl="$dir/kamailio.ctl" log="$dir/kamailio.log"
   NG_PORT=$(free_port)
+  # RTPENGINE_OPTS: options, split on spaces on purpose.
+  # shellcheck disable=SC2086
   nice -n "$NICE" rtpengine --config-file=none --foreground --log-stderr --log-level=5 --table=-1 \
     --interface=127.0.0.1 --listen-ng=127.0.0.1:"$NG_PORT" --port-min="${RTPE_PORTS%-*}" \
     --port-max="${RTPE_PORTS#*-}" --num-threads="$RTPENGINE_THREADS" --timeout=120 --delete-delay=0 \
-    > "$dir/rtpengine.log" 2>&1 &
+    ${RTPENGINE_OPTS:-} > "$dir/rtpengine.log" 2>&1 &
   RTPE_PID=$!; pids+=("$RTPE_PID")
   # Ready when its ng socket is bound.
   for _ in $(seq 50); do ss -Huan "sport = :$NG_PORT" | grep -q . && break; sleep 0.1; done
@@ -402,7 +406,7 @@ PWD_ROOT=$PWD
 
 echo "# calls end to end, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
 echo "# switchboard $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock || echo '+changes') (release, RTP $SB_RTP_PORTS);" \
-  "$(kamailio -v | head -1 | sed 's/^version: //;s/ *$//') + $(rtpengine --version 2>&1 | head -1) userspace (--table=-1), $RTPENGINE_THREADS threads;" \
+  "$(kamailio -v | head -1 | sed 's/^version: //;s/ *$//') + $(rtpengine --version 2>&1 | head -1) userspace (--table=-1), $RTPENGINE_THREADS threads${RTPENGINE_OPTS:+, $RTPENGINE_OPTS};" \
   "$(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
 echo "# media: G.711 20 ms both ways per call, ${WARMUP}s warm-up then ${SECONDS_PER_RUN}s measured; set-up rates tried: ${RATES[*]} calls/s; niceness $NICE"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
