@@ -361,7 +361,7 @@ impl Endpoint {
                     ..
                 } => self.apps.calls.handle_ack(now, &request),
                 Event::StrayResponse { response, .. } => {
-                    self.apps.calls.handle_stray_response(now, &response);
+                    self.apps.calls.handle_stray_response(&response);
                 }
                 Event::Client { key, event } => {
                     if self.pings.contains_key(&key) {

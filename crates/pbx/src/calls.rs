@@ -825,7 +825,6 @@ impl Calls {
             return;
         };
         let flow = fork.flow.clone();
-        let transport = flow.transport.clone();
         if call.winner == Some(index) {
             // A retransmission of the winner's 2xx: ACK again if we already did.
             if let Some(ack) = call.acks[Side::B.index()].clone()
@@ -841,17 +840,7 @@ impl Calls {
             return;
         }
         if call.winner.is_some() || call.phase != call::Phase::Setup {
-            //= https://www.rfc-editor.org/rfc/rfc3261#section-16.7
-            //# [a UAC receiving several 2xx] MUST ACK each and SHOULD then send a BYE
-            let mut dialog = dialog;
-            let ack = dialog.ack(fork.request.head.cseq.seq, self.via(&transport));
-            let bye = dialog.request(sip::Method::Bye, self.via(&transport));
-            fork.state = call::ForkState::Answered;
-            self.actions.push_back(Action::Send {
-                message: Message::Request(ack),
-                to: flow.clone(),
-            });
-            self.send_request(call.idx, bye, flow, Purpose::Ours);
+            self.ack_and_bye(call, index, &resp);
             return;
         }
         fork.state = call::ForkState::Answered;
@@ -887,13 +876,7 @@ impl Calls {
                         body = Some(n.answer.clone());
                         call.offer = None;
                     }
-                    Err(status) => {
-                        self.ack_winner(call, None);
-                        let resp = self.to_caller(call, status, None);
-                        self.respond(&call.a.key.clone(), resp);
-                        self.hang_up(now, call, status.code(), &reason_of(status), "system", None);
-                        return;
-                    }
+                    Err(status) => return self.refuse_answer(now, call, status),
                 }
             }
             (None, Some(raw), Some(media)) => match sdp_glue::parse(&raw) {
@@ -907,13 +890,7 @@ impl Calls {
                     ));
                     call.offer = Some((Side::B, offer));
                 }
-                Err(status) => {
-                    self.ack_winner(call, None);
-                    let resp = self.to_caller(call, status, None);
-                    self.respond(&call.a.key.clone(), resp);
-                    self.hang_up(now, call, status.code(), &reason_of(status), "system", None);
-                    return;
-                }
+                Err(status) => return self.refuse_answer(now, call, status),
             },
             _ => {}
         }
@@ -922,13 +899,8 @@ impl Calls {
         self.session_timer(now, call, &resp, &mut ok);
         let cseq = call.a.invite.head.cseq.seq;
         self.respond(&call.a.key.clone(), ok.clone());
-        call.retransmit[Side::A.index()] = Some(call::Retransmit {
-            response: ok,
-            cseq,
-            next: now + self.config.t1,
-            interval: self.config.t1,
-            give_up: now + self.config.t1 * 64,
-        });
+        call.retransmit[Side::A.index()] =
+            Some(call::Retransmit::new(ok, cseq, now, self.config.t1));
         call.ack_owed = Some(call::AckOwed {
             to: Side::B,
             cseq: resp.head.cseq.seq,
@@ -938,6 +910,35 @@ impl Calls {
         let unix = self.unix(now);
         call.answer = Some(unix);
         self.emit(CallEvent::Answered(note(call, unix)));
+    }
+
+    /// ACKs and then BYEs the 2xx of fork `index`, which did not win the call.
+    //= https://www.rfc-editor.org/rfc/rfc3261#section-16.7
+    //# [a UAC receiving several 2xx] MUST ACK each and SHOULD then send a BYE
+    fn ack_and_bye(&mut self, call: &mut Call, index: usize, resp: &Response) {
+        let Some(fork) = call.forks.get_mut(index) else {
+            return;
+        };
+        let Some(mut dialog) = sip::dialog::Dialog::uac(&fork.request, resp) else {
+            return;
+        };
+        fork.state = call::ForkState::Answered;
+        let flow = fork.flow.clone();
+        let ack = dialog.ack(fork.request.head.cseq.seq, self.via(&flow.transport));
+        let bye = dialog.request(sip::Method::Bye, self.via(&flow.transport));
+        self.actions.push_back(Action::Send {
+            message: Message::Request(ack),
+            to: flow.clone(),
+        });
+        self.send_request(call.idx, bye, flow, Purpose::Ours);
+    }
+
+    /// The callee's 2xx carried SDP we cannot use: ACK it, refuse the caller, end the call.
+    fn refuse_answer(&mut self, now: Instant, call: &mut Call, status: StatusCode) {
+        self.ack_winner(call, None);
+        let resp = self.to_caller(call, status, None);
+        self.respond(&call.a.key.clone(), resp);
+        self.hang_up(now, call, status.code(), &reason_of(status), "system", None);
     }
 
     /// Session timers (RFC 4028) on the 2xx to the caller: the callee's choice relayed, or,
@@ -1188,13 +1189,12 @@ impl Calls {
         if is_invite && resp.status.is_success() {
             // Our 2xx to the requester is retransmitted until it ACKs; then we ACK the other
             // leg's 2xx (carrying the answer, when its 2xx made an offer).
-            call.retransmit[from.index()] = Some(call::Retransmit {
-                response: out.clone(),
-                cseq: request.head.cseq.seq,
-                next: now + self.config.t1,
-                interval: self.config.t1,
-                give_up: now + self.config.t1 * 64,
-            });
+            call.retransmit[from.index()] = Some(call::Retransmit::new(
+                out.clone(),
+                request.head.cseq.seq,
+                now,
+                self.config.t1,
+            ));
             self.owe_ack(call, to, resp.head.cseq.seq);
         }
         self.respond(server, out);
@@ -1346,7 +1346,7 @@ impl Calls {
 
     /// A response that matched no transaction: a 2xx retransmitted after our INVITE
     /// transaction ended. It is ACKed again, or ACKed and BYEd if it is not the call's.
-    pub fn handle_stray_response(&mut self, now: Instant, resp: &Response) {
+    pub fn handle_stray_response(&mut self, resp: &Response) {
         if !resp.status.is_success() || resp.head.cseq.method != sip::Method::Invite {
             return;
         }
@@ -1371,19 +1371,15 @@ impl Calls {
                     });
                 }
             } else if side == Side::B
-                && let Some(index) = call
-                    .forks
-                    .iter()
-                    .position(|f| f.request.head.cseq.seq == resp.head.cseq.seq)
+                && let Some(index) = call.forks.iter().position(|f| {
+                    // The forks share Call-ID, From tag and CSeq: the branch tells them apart.
+                    f.request.head.top_via().and_then(|v| v.branch())
+                        == resp.head.top_via().and_then(|v| v.branch())
+                })
+                && call.winner != Some(index)
             {
                 // A losing fork's 2xx after its transaction ended.
-                if call.winner == Some(index) {
-                    return;
-                }
-                let saved = call.winner;
-                call.winner = Some(usize::MAX);
-                this.fork_answered(now, call, index, resp.clone());
-                call.winner = saved;
+                this.ack_and_bye(call, index, resp);
             }
         });
     }

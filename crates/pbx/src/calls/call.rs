@@ -112,6 +112,19 @@ pub(super) struct Retransmit {
     pub give_up: Instant,
 }
 
+impl Retransmit {
+    /// Starts retransmitting `response` at T1, giving up after 64*T1.
+    pub fn new(response: Response, cseq: u32, now: Instant, t1: Duration) -> Self {
+        Self {
+            response,
+            cseq,
+            next: now + t1,
+            interval: t1,
+            give_up: now + t1 * 64,
+        }
+    }
+}
+
 /// An ACK we owe a leg once the other leg ACKs our 2xx: for its 2xx to INVITE `cseq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct AckOwed {

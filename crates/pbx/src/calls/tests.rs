@@ -665,3 +665,22 @@ fn latching_follows_the_domain_setting() {
         "{any:?}"
     );
 }
+
+#[test]
+fn a_losing_forks_2xx_after_its_transaction_is_acked_and_byed() {
+    let (mut h, forks) = answered(2);
+    // The second fork's transaction is gone; its 2xx arrives as a stray response.
+    let late = answer(&forks[1], StatusCode::OK, "late", Some(ANSWER));
+    h.calls.handle_stray_response(&late);
+    let acts = drain(&mut h.calls);
+    let acks = sent(&acts);
+    assert!(
+        matches!(&acks[..], [Message::Request(r)] if r.method == Method::Ack && r.head.to.tag() == Some("late")),
+        "{acks:?}"
+    );
+    let byes = requests(&acts);
+    assert!(
+        matches!(&byes[..], [(r, f)] if r.method == Method::Bye && *f == b_flow(1)),
+        "the BYE goes to the fork that answered late: {byes:?}"
+    );
+}
