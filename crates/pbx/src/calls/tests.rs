@@ -145,6 +145,18 @@ fn answer(req: &Request, status: StatusCode, tag: &str, body: Option<&str>) -> R
     r
 }
 
+/// The caller's ACK for our 2xx `ok`, with `body` (the answer, after a late offer).
+fn caller_ack(ok: &Response, body: Option<&str>) -> Request {
+    let mut ack = invite("bob", body, "");
+    ack.method = Method::Ack;
+    ack.head.cseq.method = Method::Ack;
+    ack.head
+        .to
+        .params
+        .set("tag", ok.head.to.tag().map(str::to_owned));
+    ack
+}
+
 fn drain(calls: &mut Calls) -> Vec<Action> {
     std::iter::from_fn(|| calls.poll_action()).collect()
 }
@@ -269,14 +281,7 @@ fn early_offer_call_forks_rings_answers_and_hangs_up() {
     );
 
     // The caller's ACK releases the ACK to the callee.
-    let mut ack = invite("bob", None, "");
-    ack.method = Method::Ack;
-    ack.head.cseq.method = Method::Ack;
-    ack.head
-        .to
-        .params
-        .set("tag", resp[0].head.to.tag().map(str::to_owned));
-    h.calls.handle_ack(h.t0, &ack);
+    h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
     let acts = drain(&mut h.calls);
     let acks = sent(&acts);
     assert_eq!(acks.len(), 1);
@@ -507,14 +512,7 @@ fn a_session_without_refresh_is_torn_down() {
         resp[0].head.get(&sip::HeaderName::SessionExpires),
         Some("90;refresher=uac")
     );
-    let mut ack = invite("bob", None, "");
-    ack.method = Method::Ack;
-    ack.head.cseq.method = Method::Ack;
-    ack.head
-        .to
-        .params
-        .set("tag", resp[0].head.to.tag().map(str::to_owned));
-    h.calls.handle_ack(h.t0, &ack);
+    h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
     drain(&mut h.calls);
 
     // No refresh: at 90 - min(32, 30) = 60 s the PBX hangs up both legs.
@@ -552,21 +550,10 @@ fn late_offer_travels_in_the_200_and_the_answer_in_the_acks() {
         "the callee's ACK waits for the answer"
     );
     // The caller answers in its ACK, with its own number for telephone-event.
-    let mut ack = invite(
-        "bob",
-        Some(
-            "v=0\r\no=a 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\n\
-             m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-        ),
-        "",
-    );
-    ack.method = Method::Ack;
-    ack.head.cseq.method = Method::Ack;
-    ack.head
-        .to
-        .params
-        .set("tag", resp[0].head.to.tag().map(str::to_owned));
-    h.calls.handle_ack(h.t0, &ack);
+    let answer_a = "v=0\r\no=a 1 1 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\nt=0 0\r\n\
+                    m=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    h.calls
+        .handle_ack(h.t0, &caller_ack(&resp[0], Some(answer_a)));
     let acts = drain(&mut h.calls);
     let acks = sent(&acts);
     let Some(Message::Request(b_ack)) = acks.first() else {
@@ -595,19 +582,14 @@ fn shutdown_refuses_new_calls_and_hangs_up_live_ones() {
 
 /// Confirms an answered call (the caller's ACK for our 2xx).
 fn confirm(h: &mut Harness) {
-    let mut ack = invite("bob", None, "");
-    ack.method = Method::Ack;
-    ack.head.cseq.method = Method::Ack;
-    // Our To tag toward the caller is in the call manager's dialog map.
-    let (_, our_tag) = h
+    let ok = h
         .calls
-        .dialogs
-        .keys()
-        .find(|(cid, _)| cid == "a-call")
-        .cloned()
-        .expect("caller dialog");
-    ack.head.to.params.set("tag", Some(our_tag));
-    h.calls.handle_ack(h.t0, &ack);
+        .calls
+        .values()
+        .find_map(|c| c.retransmit[Side::A.index()].as_ref())
+        .map(|r| r.response.clone())
+        .expect("our 2xx to the caller");
+    h.calls.handle_ack(h.t0, &caller_ack(&ok, None));
     drain(&mut h.calls);
 }
 
