@@ -154,8 +154,10 @@ impl Phone {
         .expect("accounts");
         std::fs::write(dir.path().join("contacts"), "").expect("contacts");
         let log = dir.path().join("log");
+        // `--foreground`: otherwise timeout passes our SIGINT on twice (to the child and to its
+        // group), and baresip's second SIGINT exits at once, before it has unregistered.
         let mut cmd = Command::new("timeout");
-        cmd.args(["40", baresip.to_str().expect("path"), "-f"])
+        cmd.args(["--foreground", "40", baresip.to_str().expect("path"), "-f"])
             .arg(dir.path())
             .args(["-s", "-t", "25"]);
         if let Some(target) = dial {

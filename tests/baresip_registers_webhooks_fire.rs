@@ -41,8 +41,10 @@ fn baresip_registers_and_the_webhooks_fire() {
     )
     .expect("accounts");
     std::fs::write(dir.path().join("contacts"), "").expect("contacts");
+    // `--foreground`: otherwise timeout passes our SIGINT on twice (to the child and to its
+    // group), and baresip's second SIGINT exits at once, before it has unregistered.
     let mut phone = Command::new("timeout")
-        .args(["60", baresip.to_str().expect("path"), "-f"])
+        .args(["--foreground", "60", baresip.to_str().expect("path"), "-f"])
         .arg(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
