@@ -60,6 +60,9 @@ impl Store for Flaky {
     async fn query_cdrs(&self, query: &pbx::CdrQuery) -> Result<pbx::CdrPage, StoreError> {
         self.inner.query_cdrs(query).await
     }
+    async fn cdr_days(&self, domain: &str, user: Option<&str>) -> Result<Vec<u64>, StoreError> {
+        self.inner.cdr_days(domain, user).await
+    }
 }
 
 #[tokio::test]

@@ -85,4 +85,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &CdrQuery,
     ) -> impl Future<Output = Result<CdrPage, StoreError>> + Send;
+
+    /// The UTC days on which calls of `domain` started (Unix day numbers: `start / 86400`),
+    /// ascending, each once; with `user`, only days with a call from or to that user. The 9P
+    /// tree lists its `cdr/<YYYY_MM_DD>/` directories from it.
+    fn cdr_days(
+        &self,
+        domain: &str,
+        user: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
 }

@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
             cdr_domains_isolated,
             cdrs_outlive_their_domain,
             cdr_large_batch,
+            cdr_days_listed,
         );
     };
     (@each $make:path; $($check:ident),* $(,)?) => {
@@ -190,6 +191,7 @@ where
     note(cdr_domains_isolated(&make().await).await);
     note(cdrs_outlive_their_domain(&make().await).await);
     note(cdr_large_batch(&make().await).await);
+    note(cdr_days_listed(&make().await).await);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -1120,6 +1122,35 @@ pub async fn cdr_pagination_complete<H: Harness>(h: &H) -> Outcome {
             "a record before the cursor showed up"
         );
         h.close(s).await;
+        Ok(())
+    })
+    .await
+}
+
+/// `cdr_days`: each UTC day with a call once, ascending, per domain, and per user when asked.
+pub async fn cdr_days_listed<H: Harness>(h: &H) -> Outcome {
+    named("cdr_days_listed", async {
+        let s = h.open().await?;
+        const DAY: u64 = 86_400;
+        let records = vec![
+            cdr(D, 1, 3 * DAY + 5, "1000", "1001"),
+            cdr(D, 2, 3 * DAY + DAY - 1, "1001", "1002"),
+            cdr(D, 3, 7 * DAY, "1002", "1000"),
+            cdr(D, 4, 20_000 * DAY + 12, "1001", "1002"),
+            cdr("other.example", 5, 5 * DAY, "1000", "1001"),
+        ];
+        s.insert_cdrs(&records).await?;
+        ensure_eq!(s.cdr_days(D, None).await?, vec![3, 7, 20_000], "domain");
+        ensure_eq!(
+            s.cdr_days(&D.to_ascii_uppercase(), None).await?,
+            vec![3, 7, 20_000],
+            "domain case"
+        );
+        ensure_eq!(s.cdr_days(D, Some("1000")).await?, vec![3, 7], "from or to 1000");
+        ensure_eq!(s.cdr_days(D, Some("1001")).await?, vec![3, 20_000], "1001");
+        ensure_eq!(s.cdr_days(D, Some("9999")).await?, Vec::<u64>::new(), "nobody");
+        ensure_eq!(s.cdr_days("other.example", None).await?, vec![5], "other");
+        ensure_eq!(s.cdr_days("none.example", None).await?, Vec::<u64>::new(), "none");
         Ok(())
     })
     .await

@@ -531,6 +531,10 @@ impl Store for SqliteStore {
     async fn query_cdrs(&self, query: &pbx::CdrQuery) -> Result<pbx::CdrPage, StoreError> {
         crate::sqlite_cdr::query(&self.reader, query).await
     }
+
+    async fn cdr_days(&self, domain: &str, user: Option<&str>) -> Result<Vec<u64>, StoreError> {
+        crate::sqlite_cdr::days(&self.reader, domain, user).await
+    }
 }
 
 #[cfg(test)]

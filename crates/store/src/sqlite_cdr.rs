@@ -52,6 +52,47 @@ pub(crate) async fn insert(writer: &SqlitePool, cdrs: &[Cdr]) -> Result<(), Stor
     Ok(())
 }
 
+/// The days with calls of `domain` (from or to `user`), by one index seek per day: the first
+/// call at or after the start of the day after the last one found.
+pub(crate) async fn days(
+    reader: &SqlitePool,
+    domain: &str,
+    user: Option<&str>,
+) -> Result<Vec<u64>, StoreError> {
+    const DAY: u64 = 86_400;
+    let domain = domain.to_ascii_lowercase();
+    let mut days = Vec::new();
+    let mut from = 0u64;
+    loop {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT MIN(start_at) FROM cdrs WHERE domain = ");
+        q.push_bind(domain.clone())
+            .push(" AND start_at >= ")
+            .push_bind(codec::seconds_to_column(from));
+        if let Some(user) = user {
+            q.push(" AND (from_user = ")
+                .push_bind(user.to_owned())
+                .push(" OR to_user = ")
+                .push_bind(user.to_owned())
+                .push(")");
+        }
+        let first: Option<i64> = q
+            .build_query_scalar()
+            .fetch_one(reader)
+            .await
+            .map_err(sqlx_error)?;
+        let Some(first) = first.and_then(|s| u64::try_from(s).ok()) else {
+            return Ok(days);
+        };
+        let day = first / DAY;
+        if days.last() == Some(&day) {
+            // Only at the end of the column's range, where the next day cannot be written.
+            return Ok(days);
+        }
+        days.push(day);
+        from = (day + 1).saturating_mul(DAY);
+    }
+}
+
 /// One page of `query`.
 pub(crate) async fn query(reader: &SqlitePool, query: &CdrQuery) -> Result<CdrPage, StoreError> {
     let size = query.page_size();

@@ -436,4 +436,11 @@ impl pbx::Store for ScriptedStore {
     async fn query_cdrs(&self, q: &pbx::CdrQuery) -> Result<pbx::CdrPage, pbx::StoreError> {
         self.inner.query_cdrs(q).await
     }
+    async fn cdr_days(
+        &self,
+        domain: &str,
+        user: Option<&str>,
+    ) -> Result<Vec<u64>, pbx::StoreError> {
+        self.inner.cdr_days(domain, user).await
+    }
 }
