@@ -1010,6 +1010,7 @@ fn decode_body<'a>(ty: u8, r: &mut Reader<'a>) -> Result<Fcall<'a>, DecodeError>
                 stat: r.sized_stat()?,
             }
         }
+        RWSTAT => Fcall::Rwstat,
         _ => return Err(DecodeError::BadType { ty }),
     })
 }
