@@ -162,6 +162,7 @@ impl<'a> Iterator for Chunks<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

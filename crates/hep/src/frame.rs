@@ -317,17 +317,18 @@ impl<'a> Frame<'a> {
                 _ => {}
             }
         }
-        let (src, dst): (IpAddr, IpAddr) = match family.ok_or(DecodeError::Missing(chunk::IP_FAMILY))? {
-            FAMILY_V4 => (
-                src4.ok_or(DecodeError::Missing(chunk::IPV4_SRC))?.into(),
-                dst4.ok_or(DecodeError::Missing(chunk::IPV4_DST))?.into(),
-            ),
-            FAMILY_V6 => (
-                src6.ok_or(DecodeError::Missing(chunk::IPV6_SRC))?.into(),
-                dst6.ok_or(DecodeError::Missing(chunk::IPV6_DST))?.into(),
-            ),
-            other => return Err(DecodeError::UnknownFamily(other)),
-        };
+        let (src, dst): (IpAddr, IpAddr) =
+            match family.ok_or(DecodeError::Missing(chunk::IP_FAMILY))? {
+                FAMILY_V4 => (
+                    src4.ok_or(DecodeError::Missing(chunk::IPV4_SRC))?.into(),
+                    dst4.ok_or(DecodeError::Missing(chunk::IPV4_DST))?.into(),
+                ),
+                FAMILY_V6 => (
+                    src6.ok_or(DecodeError::Missing(chunk::IPV6_SRC))?.into(),
+                    dst6.ok_or(DecodeError::Missing(chunk::IPV6_DST))?.into(),
+                ),
+                other => return Err(DecodeError::UnknownFamily(other)),
+            };
         Ok(Frame {
             src: SocketAddr::new(src, sport.ok_or(DecodeError::Missing(chunk::SRC_PORT))?),
             dst: SocketAddr::new(dst, dport.ok_or(DecodeError::Missing(chunk::DST_PORT))?),
@@ -423,7 +424,10 @@ mod tests {
         let big = vec![b'x'; MAX_FRAME];
         let f = frame("192.0.2.1:1", "192.0.2.2:2", &big);
         let mut buf = b"keep".to_vec();
-        assert!(matches!(f.encode(&mut buf), Err(EncodeError::TooLarge { .. })));
+        assert!(matches!(
+            f.encode(&mut buf),
+            Err(EncodeError::TooLarge { .. })
+        ));
         assert_eq!(buf, b"keep");
         let fits = MAX_FRAME - frame("192.0.2.1:1", "192.0.2.2:2", b"").encoded_len();
         let f = frame("192.0.2.1:1", "192.0.2.2:2", &big[..fits]);
@@ -450,10 +454,13 @@ mod tests {
         assert_eq!(frame_len(&buf[..one - 1]), Ok(None));
         assert_eq!(frame_len(&buf[..3]), Ok(None));
         assert_eq!(frame_len(b"HEX"), Err(DecodeError::BadMagic));
-        assert_eq!(frame_len(b"HEP3\x00\x02rest"), Err(DecodeError::LengthMismatch {
-            declared: 2,
-            actual: 6
-        }));
+        assert_eq!(
+            frame_len(b"HEP3\x00\x02rest"),
+            Err(DecodeError::LengthMismatch {
+                declared: 2,
+                actual: 6
+            })
+        );
         assert_eq!(Frame::decode(&buf[..one]).unwrap(), f);
     }
 

@@ -97,7 +97,11 @@ pub fn to_json(packet: &[u8], out: &mut Vec<u8>) -> Result<(), RtcpError> {
     Ok(())
 }
 
-fn write_json(report: Option<&Report<'_>>, sdes: Option<u32>, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn write_json(
+    report: Option<&Report<'_>>,
+    sdes: Option<u32>,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let (kind, count, body) = match report {
         Some(r) => (r.kind, r.count, r.body),
         None => (SDES, 0, &[][..]),
@@ -220,7 +224,10 @@ mod tests {
         assert_eq!(to_json(&[], &mut out), Err(RtcpError::NotRtcp));
         assert_eq!(to_json(&[0x80, 0, 0, 0], &mut out), Err(RtcpError::NotRtcp));
         // Length says 8 words; 4 bytes present.
-        assert_eq!(to_json(&[0x80, 201, 0, 8], &mut out), Err(RtcpError::NotRtcp));
+        assert_eq!(
+            to_json(&[0x80, 201, 0, 8], &mut out),
+            Err(RtcpError::NotRtcp)
+        );
         // A BYE alone.
         assert_eq!(
             to_json(&[0x81, 203, 0, 1, 0, 0, 0, 1], &mut out),

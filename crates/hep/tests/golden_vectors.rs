@@ -1,6 +1,8 @@
 //! The hand-written frames of `testdata/hep/`: each decodes to the frame its comment
 //! describes, and (but for the decode-only one) that frame encodes to exactly its bytes.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use hep::{Frame, IpProto, ProtoType, Timestamp};

@@ -2,6 +2,8 @@
 //! with the error its README row names, and goes through the same checks as the `hep_decode`
 //! fuzz target (no panic; what decodes re-encodes to a frame that decodes the same).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -56,7 +58,10 @@ fn malformed_frames_are_refused_with_their_reason() {
         }
     }
     for name in table.keys() {
-        assert!(files.iter().any(|(n, _)| n == name), "{name} in README only");
+        assert!(
+            files.iter().any(|(n, _)| n == name),
+            "{name} in README only"
+        );
     }
 }
 

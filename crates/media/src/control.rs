@@ -26,13 +26,26 @@
 //!   (or `None`, counted from the answer) has stopped sending.
 //! - **Hang-up** (BYE, CANCEL, failure, timeout): [`MediaControl::close`]. Its ports are
 //!   quarantined before any other call gets them.
+//!
+//! # Taps and injection (the 9P tree's `.sock` files)
+//!
+//! [`MediaControl::tap`] copies a leg's packets, as they arrive from its party, into a
+//! [`PacketQueue`] the reader owns: RTP as is ([`TapKind::Rtp`]: `rtp_src.sock` is leg A's,
+//! `rtp_dest.sock` leg B's) or RTCP as HEP3 frames ([`TapKind::RtcpHep`], for `hep.sock`).
+//! [`MediaControl::untap`] ends one (a clunk); closing the session ends all of its taps
+//! without closing their queues (a `hep.sock` queue also gets the call's SIP). A session with
+//! no tap pays nothing per packet for the feature. [`MediaControl::inject`] sends one RTP
+//! packet to a leg's party from the PBX's port of that leg (a write to a `.sock`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::error::MediaError;
+use std::sync::Arc;
+
 use crate::rtp::PtMap;
 use crate::session::{Direction, LatchPolicy, Leg, LegRemote, SessionConfig, SessionStats};
+use crate::tap::{PacketQueue, TapId, TapKind};
 
 /// A media session's id, unique for the life of the engine.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,12 +84,15 @@ impl AddressFamily {
 }
 
 /// How to open a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionOptions {
     /// Address family of leg A's and leg B's sockets.
     pub family: [AddressFamily; 2],
     /// Latch policies and re-latch timing.
     pub core: SessionConfig,
+    /// The label that ties the session's RTCP to its call in HEP capture (the correlation id
+    /// of its type 5 frames): the call's SIP Call-ID. `None`: frames carry none.
+    pub correlation: Option<Arc<str>>,
 }
 
 impl SessionOptions {
@@ -94,6 +110,12 @@ impl SessionOptions {
     /// Sets one leg's address family.
     pub fn with_family(mut self, leg: Leg, family: AddressFamily) -> Self {
         self.family[leg.index()] = family;
+        self
+    }
+
+    /// Sets the correlation label of HEP capture (the call's SIP Call-ID).
+    pub fn with_correlation(mut self, label: impl Into<Arc<str>>) -> Self {
+        self.correlation = Some(label.into());
         self
     }
 }
@@ -150,6 +172,28 @@ pub trait MediaControl: Send + Sync {
     /// Closes a session: its sockets close and its ports go into quarantine. Closing an
     /// unknown or closed session is [`MediaError::UnknownSession`].
     fn close(&self, id: SessionId) -> Result<(), MediaError>;
+
+    /// Starts copying what `leg`'s party sends, as `kind` says, into `queue` (which the
+    /// caller keeps reading). Several taps may share a leg, and a queue may take several
+    /// taps. The tap ends with [`MediaControl::untap`] or when the session closes; the queue
+    /// is never closed by the engine.
+    fn tap(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        kind: TapKind,
+        queue: PacketQueue,
+    ) -> Result<TapId, MediaError>;
+
+    /// Ends a tap. An unknown tap (never made, already ended, or of another session) is
+    /// [`MediaError::UnknownTap`].
+    fn untap(&self, id: SessionId, tap: TapId) -> Result<(), MediaError>;
+
+    /// Sends one RTP packet to `leg`'s party from the PBX's RTP port of that leg: to the
+    /// address its media is latched to, or before that to its SDP address (dropped when it
+    /// has neither). Returns once the packet is queued for its relay thread. Anything that is
+    /// not an RTP packet (version 2, a whole header) is [`MediaError::NotRtp`].
+    fn inject(&self, id: SessionId, leg: Leg, packet: &[u8]) -> Result<(), MediaError>;
 }
 
 impl<T: MediaControl + ?Sized> MediaControl for std::sync::Arc<T> {
@@ -172,5 +216,20 @@ impl<T: MediaControl + ?Sized> MediaControl for std::sync::Arc<T> {
     }
     fn close(&self, id: SessionId) -> Result<(), MediaError> {
         (**self).close(id)
+    }
+    fn tap(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        kind: TapKind,
+        queue: PacketQueue,
+    ) -> Result<TapId, MediaError> {
+        (**self).tap(id, leg, kind, queue)
+    }
+    fn untap(&self, id: SessionId, tap: TapId) -> Result<(), MediaError> {
+        (**self).untap(id, tap)
+    }
+    fn inject(&self, id: SessionId, leg: Leg, packet: &[u8]) -> Result<(), MediaError> {
+        (**self).inject(id, leg, packet)
     }
 }

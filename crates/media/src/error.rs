@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use crate::control::{AddressFamily, SessionId};
+use crate::tap::TapId;
 
 /// Why a media-control request failed. Misuse of the API (an unknown session, a bad payload
 /// type) is kept apart from running out of resources (ports, sessions, the engine's queue).
@@ -40,6 +41,12 @@ pub enum MediaError {
         /// What the OS said.
         kind: std::io::ErrorKind,
     },
+    /// No live tap has this id in this session.
+    #[error("no media tap {0:?}")]
+    UnknownTap(TapId),
+    /// A packet to inject that is not RTP (version 2 and a whole header).
+    #[error("not an RTP packet")]
+    NotRtp,
     /// A payload type of 128 or more in a [`crate::PtMap`].
     #[error("payload type {0} out of range 0..=127")]
     InvalidPayloadType(u8),

@@ -8,6 +8,8 @@
 //!   [`LatchPolicy`] that refuses strangers (RTP bleed), re-latching rules, counters.
 //! - [`ports`]: the [`PortAllocator`] of even/odd pairs with a quarantine before reuse.
 //! - [`control`]: the [`MediaControl`] trait, and how the call manager drives it.
+//! - [`tap`]: [`tap::PacketQueue`], the bounded queue of packets a tap (and every `.sock`
+//!   file of the 9P tree) reads from.
 //! - [`testing`]: [`testing::FakeMedia`], an in-memory `MediaControl` for unit tests.
 
 #![warn(missing_docs)]
@@ -17,6 +19,7 @@ mod error;
 pub mod ports;
 pub mod rtp;
 pub mod session;
+pub mod tap;
 pub mod testing;
 
 pub use control::{AddressFamily, LocalLeg, MediaControl, SessionId, SessionInfo, SessionOptions};
@@ -27,3 +30,4 @@ pub use session::{
     Component, Direction, DropCounts, DropReason, LatchPolicy, Leg, LegRemote, LegStats, Session,
     SessionConfig, SessionStats, Verdict,
 };
+pub use tap::{PacketQueue, TapId, TapKind};

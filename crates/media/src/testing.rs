@@ -2,7 +2,9 @@
 //!
 //! It records every call in order, keeps what each session was told, hands out fake ports
 //! (even, counting up from 10000 on the address it was made with), and lets a test set the
-//! statistics a session reports (to drive media timeouts) or make the next opens fail.
+//! statistics a session reports (to drive media timeouts) or make the next opens fail. Taps
+//! are kept with their queues: [`FakeMedia::emit`] plays a packet from a leg's party into the
+//! taps of that leg, and injected packets are kept in [`FakeSession::injected`].
 //!
 //! ```
 //! use media::testing::{FakeMedia, Call};
@@ -25,8 +27,9 @@ use crate::control::{
     AddressFamily, LocalLeg, MediaControl, SessionId, SessionInfo, SessionOptions,
 };
 use crate::error::MediaError;
-use crate::rtp::PtMap;
+use crate::rtp::{PtMap, RtpPacket};
 use crate::session::{Direction, Leg, LegRemote, SessionStats};
+use crate::tap::{PacketQueue, TapId, TapKind};
 
 /// One call made on a [`FakeMedia`], in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,12 @@ pub enum Call {
     SetPtMap(SessionId, Direction, PtMap),
     /// `close`.
     Close(SessionId),
+    /// `tap` (the id handed out, `None` when it failed).
+    Tap(SessionId, Leg, TapKind, Option<TapId>),
+    /// `untap`.
+    Untap(SessionId, TapId),
+    /// `inject`, with the packet.
+    Inject(SessionId, Leg, Vec<u8>),
 }
 
 /// What a fake session was told.
@@ -56,6 +65,10 @@ pub struct FakeSession {
     pub stats: SessionStats,
     /// Closed (kept so tests can look after the hang-up).
     pub closed: bool,
+    /// Live taps: id, leg, kind.
+    pub taps: Vec<(TapId, Leg, TapKind)>,
+    /// Packets injected, in order, with the leg whose party they were sent to.
+    pub injected: Vec<(Leg, Vec<u8>)>,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +78,8 @@ struct State {
     next_id: u64,
     next_port: u16,
     fail_opens: Vec<MediaError>,
+    queues: BTreeMap<TapId, PacketQueue>,
+    next_tap: u64,
 }
 
 /// The fake engine. See the module documentation.
@@ -144,6 +159,24 @@ impl FakeMedia {
         self.lock().fail_opens.push(error);
     }
 
+    /// Plays one packet from `leg`'s party into the live taps of that leg and kind, as the
+    /// engine would (for [`TapKind::RtcpHep`], pass the frame the engine would have made).
+    /// Returns how many taps got it.
+    pub fn emit(&self, id: SessionId, leg: Leg, kind: TapKind, packet: &[u8]) -> usize {
+        let state = self.lock();
+        let Some(session) = state.sessions.get(&id).filter(|s| !s.closed) else {
+            return 0;
+        };
+        let mut n = 0;
+        for (tap, _, _) in session.taps.iter().filter(|t| t.1 == leg && t.2 == kind) {
+            if let Some(queue) = state.queues.get(tap) {
+                queue.push(packet);
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn local(&self, family: AddressFamily, port: u16) -> LocalLeg {
         let ip = match family {
             AddressFamily::V4 => self.v4,
@@ -173,6 +206,7 @@ impl MediaControl for FakeMedia {
             state.calls.push(Call::Open(None, options));
             return Err(error);
         }
+        let family = options.family;
         state.next_id += 1;
         let id = SessionId(state.next_id);
         let a = state.next_port;
@@ -180,12 +214,9 @@ impl MediaControl for FakeMedia {
         state.next_port = b.wrapping_add(2);
         let info = SessionInfo {
             id,
-            legs: [
-                self.local(options.family[0], a),
-                self.local(options.family[1], b),
-            ],
+            legs: [self.local(family[0], a), self.local(family[1], b)],
         };
-        state.calls.push(Call::Open(Some(id), options));
+        state.calls.push(Call::Open(Some(id), options.clone()));
         state.sessions.insert(
             id,
             FakeSession {
@@ -195,6 +226,8 @@ impl MediaControl for FakeMedia {
                 maps: [PtMap::identity(), PtMap::identity()],
                 stats: SessionStats::default(),
                 closed: false,
+                taps: Vec::new(),
+                injected: Vec::new(),
             },
         );
         Ok(info)
@@ -248,6 +281,67 @@ impl MediaControl for FakeMedia {
         match state.sessions.get_mut(&id) {
             Some(s) if !s.closed => {
                 s.closed = true;
+                let taps = std::mem::take(&mut s.taps);
+                for (tap, _, _) in taps {
+                    state.queues.remove(&tap);
+                }
+                Ok(())
+            }
+            _ => Err(MediaError::UnknownSession(id)),
+        }
+    }
+
+    fn tap(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        kind: TapKind,
+        queue: PacketQueue,
+    ) -> Result<TapId, MediaError> {
+        let mut state = self.lock();
+        let tap = TapId(state.next_tap + 1);
+        let result = match state.sessions.get_mut(&id) {
+            Some(s) if !s.closed => {
+                s.taps.push((tap, leg, kind));
+                Ok(tap)
+            }
+            _ => Err(MediaError::UnknownSession(id)),
+        };
+        if result.is_ok() {
+            state.next_tap += 1;
+            state.queues.insert(tap, queue);
+        }
+        state
+            .calls
+            .push(Call::Tap(id, leg, kind, result.clone().ok()));
+        result
+    }
+
+    fn untap(&self, id: SessionId, tap: TapId) -> Result<(), MediaError> {
+        let mut state = self.lock();
+        state.calls.push(Call::Untap(id, tap));
+        let session = match state.sessions.get_mut(&id) {
+            Some(s) if !s.closed => s,
+            _ => return Err(MediaError::UnknownSession(id)),
+        };
+        let before = session.taps.len();
+        session.taps.retain(|t| t.0 != tap);
+        if session.taps.len() == before {
+            return Err(MediaError::UnknownTap(tap));
+        }
+        state.queues.remove(&tap);
+        Ok(())
+    }
+
+    fn inject(&self, id: SessionId, leg: Leg, packet: &[u8]) -> Result<(), MediaError> {
+        let mut state = self.lock();
+        state.calls.push(Call::Inject(id, leg, packet.to_vec()));
+        if RtpPacket::parse(packet).is_err() {
+            return Err(MediaError::NotRtp);
+        }
+        match state.sessions.get_mut(&id) {
+            Some(s) if !s.closed => {
+                s.injected.push((leg, packet.to_vec()));
                 Ok(())
             }
             _ => Err(MediaError::UnknownSession(id)),
@@ -302,5 +396,55 @@ mod tests {
         let info = media.open(v6).unwrap();
         assert!(info.leg(Leg::B).rtp.is_ipv6());
         assert_eq!(media.calls()[0], Call::Open(None, SessionOptions::new()));
+    }
+
+    #[test]
+    fn taps_emit_and_injection() {
+        let media = FakeMedia::new();
+        let info = media
+            .open(SessionOptions::new().with_correlation("abc@host"))
+            .unwrap();
+        assert_eq!(
+            media
+                .session(info.id)
+                .unwrap()
+                .options
+                .correlation
+                .as_deref(),
+            Some("abc@host")
+        );
+        let q = PacketQueue::unwoken(8);
+        let rtp = media.tap(info.id, Leg::A, TapKind::Rtp, q.clone()).unwrap();
+        let hep = media
+            .tap(info.id, Leg::A, TapKind::RtcpHep, q.clone())
+            .unwrap();
+        assert_ne!(rtp, hep);
+        assert_eq!(media.emit(info.id, Leg::A, TapKind::Rtp, b"p1"), 1);
+        assert_eq!(media.emit(info.id, Leg::B, TapKind::Rtp, b"p2"), 0);
+        assert_eq!(q.pop_with(<[u8]>::to_vec), Some(b"p1".to_vec()));
+        media.untap(info.id, rtp).unwrap();
+        assert_eq!(
+            media.untap(info.id, rtp).unwrap_err(),
+            MediaError::UnknownTap(rtp)
+        );
+        assert_eq!(media.emit(info.id, Leg::A, TapKind::Rtp, b"p3"), 0);
+
+        let packet = [0x80, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0xff];
+        media.inject(info.id, Leg::B, &packet).unwrap();
+        assert_eq!(
+            media.inject(info.id, Leg::B, b"nope").unwrap_err(),
+            MediaError::NotRtp
+        );
+        assert_eq!(
+            media.session(info.id).unwrap().injected,
+            vec![(Leg::B, packet.to_vec())]
+        );
+        media.close(info.id).unwrap();
+        assert!(media.session(info.id).unwrap().taps.is_empty());
+        assert_eq!(media.emit(info.id, Leg::A, TapKind::RtcpHep, b"x"), 0);
+        assert_eq!(
+            media.tap(info.id, Leg::A, TapKind::Rtp, q).unwrap_err(),
+            MediaError::UnknownSession(info.id)
+        );
     }
 }

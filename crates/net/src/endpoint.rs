@@ -126,6 +126,9 @@ pub(crate) struct Endpoint {
     pings: HashMap<TransactionKey, (String, String, String)>,
     /// Host and port for the Via of requests we send.
     sent_by: String,
+    /// Our address as capture shows it: the listening address, its IP replaced by the
+    /// advertised one when it is unspecified.
+    seen_local: SocketAddr,
     /// Call events the CDR writer could not take yet, oldest first.
     backlog: std::collections::VecDeque<CallEvent>,
 }
@@ -144,6 +147,10 @@ impl Endpoint {
             (None, ip) => ip,
         };
         let sent_by = std::net::SocketAddr::new(ip, local.port()).to_string();
+        let seen_local = match (config.advertise, local.ip().is_unspecified()) {
+            (Some(ip), true) => SocketAddr::new(ip, local.port()),
+            _ => local,
+        };
         Self {
             udp,
             local,
@@ -152,6 +159,7 @@ impl Endpoint {
             conns: HashMap::new(),
             transactions,
             pings: HashMap::new(),
+            seen_local,
             sent_by,
             backlog: std::collections::VecDeque::new(),
         }
@@ -271,6 +279,7 @@ impl Endpoint {
             direction: Direction::Inbound,
             transport: peer.transport(),
             remote: peer.remote,
+            local: self.seen_local,
             raw,
             parsed: Some(parsed.as_ref()),
             now: Instant::now(),
@@ -594,6 +603,7 @@ impl Endpoint {
             direction: Direction::Outbound,
             transport: peer.transport(),
             remote: peer.remote,
+            local: self.seen_local,
             raw: &bytes,
             parsed: None,
             now: Instant::now(),

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod endpoint;
+pub mod hep;
 pub mod media;
 mod sip_server;
 mod tcp;

@@ -25,6 +25,19 @@
 //! published by each thread every [`MediaConfig::stats_interval`] into a per-session cell that
 //! [`MediaControl::stats`] reads; global counters for `/metrics` are atomics added to once per
 //! poll round.
+//!
+//! # Taps and injection
+//!
+//! A tap ([`MediaControl::tap`]) is a command to the session's thread, which keeps the
+//! session's taps in a vector: a session without taps checks that the vector is empty and
+//! nothing more. A tapped packet is copied, before the core may rewrite its payload type,
+//! into a per-thread scratch buffer, and pushed to the tap's [`PacketQueue`] once the core has
+//! accepted it (a stranger's packets are never tapped). RTCP for [`TapKind::RtcpHep`] taps and
+//! for the `--hep` export ([`MediaConfig::hep_export`]) becomes Homer's JSON
+//! ([`hep::rtcp::to_json`]) in a HEP3 frame of type 5, encoded once per packet into reused
+//! buffers. Injection ([`MediaControl::inject`]) copies the packet into the session's
+//! per-leg [`PacketQueue`] (reused slots) and wakes the thread, which sends it from the leg's
+//! RTP socket to the leg's latched address, or its SDP address before latching.
 
 use std::collections::HashMap;
 use std::io;
@@ -33,12 +46,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use media::rtp::demux;
 use media::{
     AddressFamily, Component, Direction, DropReason, Leg, LegRemote, LocalLeg, MediaControl,
-    MediaError, PortAllocator, PortPair, PortRange, PtMap, Session, SessionId, SessionInfo,
-    SessionOptions, SessionStats, Verdict,
+    MediaError, PacketKind, PacketQueue, PortAllocator, PortPair, PortRange, PtMap, RtpPacket,
+    Session, SessionId, SessionInfo, SessionOptions, SessionStats, TapId, TapKind, Verdict,
 };
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -71,6 +85,10 @@ pub struct MediaConfig {
     pub stats_interval: Duration,
     /// Commands queued per relay thread before `open` answers `Busy`.
     pub command_queue: usize,
+    /// Who captures, in the HEP frames of RTCP taps and of the export.
+    pub hep_agent: hep::Agent,
+    /// The `--hep` export: when set, every session's RTCP also goes here as HEP3 frames.
+    pub hep_export: Option<PacketQueue>,
 }
 
 impl Default for MediaConfig {
@@ -90,6 +108,8 @@ impl Default for MediaConfig {
             socket_buffer: None,
             stats_interval: Duration::from_millis(100),
             command_queue: 4096,
+            hep_agent: hep::Agent::default(),
+            hep_export: None,
         }
     }
 }
@@ -125,6 +145,8 @@ const EVENTS: usize = 1024;
 const BIND_TRIES: usize = 64;
 /// Large enough for any UDP datagram, so nothing is ever truncated.
 const RECV_BUFFER: usize = 65536;
+/// Injected packets waiting per leg for their relay thread; beyond it the oldest are dropped.
+const INJECT_QUEUE: usize = 32;
 const WAKER: Token = Token(usize::MAX);
 
 /// The media engine: relay threads, sockets, port allocation. Implements [`MediaControl`].
@@ -135,6 +157,7 @@ pub struct MediaEngine {
     control: Mutex<Control>,
     workers: Vec<WorkerHandle>,
     counters: Arc<Counters>,
+    next_tap: AtomicU64,
 }
 
 struct WorkerHandle {
@@ -155,6 +178,9 @@ struct Entry {
     worker: usize,
     pairs: [PortPair; 2],
     stats: Arc<Mutex<SessionStats>>,
+    taps: Vec<TapId>,
+    /// Packets to inject toward leg A's and leg B's party.
+    inject: [PacketQueue; 2],
 }
 
 enum Command {
@@ -162,6 +188,10 @@ enum Command {
     SetRemote(SessionId, Leg, LegRemote),
     SetPtMap(SessionId, Direction, Box<PtMap>),
     Close(SessionId),
+    Tap(SessionId, SlotTap),
+    Untap(SessionId, TapId),
+    /// Send what waits in the session's inject queue of this leg.
+    Inject(SessionId, Leg),
     Shutdown,
 }
 
@@ -170,6 +200,17 @@ struct NewSession {
     session: Session,
     sockets: [[UdpSocket; 2]; 2],
     stats: Arc<Mutex<SessionStats>>,
+    local: [LocalLeg; 2],
+    correlation: Option<Arc<str>>,
+    inject: [PacketQueue; 2],
+}
+
+/// A tap as its relay thread keeps it.
+struct SlotTap {
+    id: TapId,
+    leg: Leg,
+    kind: TapKind,
+    queue: PacketQueue,
 }
 
 impl std::fmt::Debug for MediaEngine {
@@ -211,6 +252,9 @@ impl MediaEngine {
                 counters: Arc::clone(&counters),
                 guard: guard.clone(),
                 stats_interval: config.stats_interval,
+                agent: config.hep_agent.clone(),
+                export: config.hep_export.clone(),
+                scratch: Scratch::default(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("media-relay-{n}"))
@@ -232,6 +276,7 @@ impl MediaEngine {
             control: Mutex::new(control),
             workers,
             counters,
+            next_tap: AtomicU64::new(0),
         })
     }
 
@@ -367,11 +412,19 @@ impl MediaControl for MediaEngine {
         control.next_id += 1;
         let id = SessionId(control.next_id);
         let stats = Arc::new(Mutex::new(SessionStats::default()));
+        let local = [self.local(ips[0], pair_a), self.local(ips[1], pair_b)];
+        let inject = [
+            PacketQueue::unwoken(INJECT_QUEUE),
+            PacketQueue::unwoken(INJECT_QUEUE),
+        ];
         let new = NewSession {
             id,
             session: Session::new(options.core),
             sockets: [sockets_a, sockets_b],
             stats: Arc::clone(&stats),
+            local,
+            correlation: options.correlation,
+            inject: inject.clone(),
         };
         let handle = &self.workers[worker];
         if let Err(e) = handle.tx.try_send(Command::Open(Box::new(new))) {
@@ -389,16 +442,15 @@ impl MediaControl for MediaEngine {
                 worker,
                 pairs: [pair_a, pair_b],
                 stats,
+                taps: Vec::new(),
+                inject,
             },
         );
         control.load[worker] += 1;
         self.counters
             .active
             .store(control.sessions.len() as u64, Ordering::Relaxed);
-        let info = SessionInfo {
-            id,
-            legs: [self.local(ips[0], pair_a), self.local(ips[1], pair_b)],
-        };
+        let info = SessionInfo { id, legs: local };
         tracing::debug!(%id, a = %info.legs[0].rtp, b = %info.legs[1].rtp, "media session open");
         Ok(info)
     }
@@ -441,6 +493,68 @@ impl MediaControl for MediaEngine {
         };
         tracing::debug!(%id, "media session closed");
         self.send(worker, Command::Close(id))
+    }
+
+    fn tap(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        kind: TapKind,
+        queue: PacketQueue,
+    ) -> Result<TapId, MediaError> {
+        let tap = TapId(self.next_tap.fetch_add(1, Ordering::Relaxed) + 1);
+        let worker = {
+            let mut control = self.lock();
+            let entry = control
+                .sessions
+                .get_mut(&id)
+                .ok_or(MediaError::UnknownSession(id))?;
+            entry.taps.push(tap);
+            entry.worker
+        };
+        let slot_tap = SlotTap {
+            id: tap,
+            leg,
+            kind,
+            queue,
+        };
+        self.send(worker, Command::Tap(id, slot_tap))?;
+        tracing::debug!(%id, ?tap, ?leg, ?kind, "media tap");
+        Ok(tap)
+    }
+
+    fn untap(&self, id: SessionId, tap: TapId) -> Result<(), MediaError> {
+        let worker = {
+            let mut control = self.lock();
+            let entry = control
+                .sessions
+                .get_mut(&id)
+                .ok_or(MediaError::UnknownSession(id))?;
+            let at = entry
+                .taps
+                .iter()
+                .position(|t| *t == tap)
+                .ok_or(MediaError::UnknownTap(tap))?;
+            entry.taps.swap_remove(at);
+            entry.worker
+        };
+        self.send(worker, Command::Untap(id, tap))
+    }
+
+    fn inject(&self, id: SessionId, leg: Leg, packet: &[u8]) -> Result<(), MediaError> {
+        if RtpPacket::parse(packet).is_err() {
+            return Err(MediaError::NotRtp);
+        }
+        let (worker, queue) = {
+            let control = self.lock();
+            let entry = control
+                .sessions
+                .get(&id)
+                .ok_or(MediaError::UnknownSession(id))?;
+            (entry.worker, entry.inject[leg.index()].clone())
+        };
+        queue.push(packet);
+        self.send(worker, Command::Inject(id, leg))
     }
 }
 
@@ -526,12 +640,54 @@ struct Worker {
     counters: Arc<Counters>,
     guard: LoopGuard,
     stats_interval: Duration,
+    agent: hep::Agent,
+    export: Option<PacketQueue>,
+    scratch: Scratch,
 }
 
 struct Slot {
     session: Session,
     sockets: [[UdpSocket; 2]; 2],
     stats: Arc<Mutex<SessionStats>>,
+    /// The PBX's side of each leg: the destination in HEP frames of what arrives there.
+    local: [LocalLeg; 2],
+    correlation: Option<Arc<str>>,
+    inject: [PacketQueue; 2],
+    /// Empty for nearly every session: then tapping costs one length check per packet.
+    taps: Vec<SlotTap>,
+}
+
+/// Buffers a relay thread reuses for taps: the packet as it arrived, its RTCP as JSON, the
+/// HEP frame. They grow to the largest packet once and are never freed.
+#[derive(Default)]
+struct Scratch {
+    packet: Vec<u8>,
+    json: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+/// What one tapped packet needs: its kind, and whether anything wants it.
+fn tap_wanted(
+    taps: &[SlotTap],
+    export: bool,
+    leg: Leg,
+    component: Component,
+    packet: &[u8],
+) -> Option<PacketKind> {
+    let kind = match component {
+        Component::Rtcp => PacketKind::Rtcp,
+        Component::Rtp => demux(packet)?,
+    };
+    let wanted = match kind {
+        PacketKind::Rtp => taps.iter().any(|t| t.leg == leg && t.kind == TapKind::Rtp),
+        PacketKind::Rtcp => {
+            export
+                || taps
+                    .iter()
+                    .any(|t| t.leg == leg && t.kind == TapKind::RtcpHep)
+        }
+    };
+    wanted.then_some(kind)
 }
 
 /// Counts of one poll round, added to the global atomics once per round.
@@ -626,7 +782,40 @@ impl Worker {
             let Some(packet) = buf.get_mut(..len) else {
                 continue;
             };
-            match slot.session.on_packet(leg, component, source, now, packet) {
+            // Taps get the packet as it arrived: copy it before the core rewrites it.
+            let tapped = if slot.taps.is_empty() && self.export.is_none() {
+                None
+            } else {
+                tap_wanted(&slot.taps, self.export.is_some(), leg, component, packet)
+            };
+            if tapped.is_some() {
+                self.scratch.packet.clear();
+                self.scratch.packet.extend_from_slice(packet);
+            }
+            let verdict = slot.session.on_packet(leg, component, source, now, packet);
+            // Accepted from the leg's party, whether or not it could be relayed.
+            if let Some(kind) = tapped
+                && matches!(
+                    verdict,
+                    Verdict::Forward { .. } | Verdict::Drop(DropReason::NoDestination)
+                )
+            {
+                let to = match component {
+                    Component::Rtp => slot.local[leg.index()].rtp,
+                    Component::Rtcp => slot.local[leg.index()].rtcp,
+                };
+                deliver(
+                    kind,
+                    leg,
+                    source,
+                    to,
+                    slot,
+                    &mut self.scratch,
+                    &self.agent,
+                    self.export.as_ref(),
+                );
+            }
+            match verdict {
                 Verdict::Forward {
                     kind,
                     via,
@@ -685,7 +874,45 @@ impl Worker {
                         self.free.push(index);
                     }
                 }
+                Command::Tap(id, tap) => {
+                    if let Some(slot) = self.slot(id) {
+                        slot.taps.push(tap);
+                    }
+                }
+                Command::Untap(id, tap) => {
+                    if let Some(slot) = self.slot(id) {
+                        slot.taps.retain(|t| t.id != tap);
+                    }
+                }
+                Command::Inject(id, leg) => self.inject(id, leg),
                 Command::Shutdown => return false,
+            }
+        }
+    }
+
+    /// Sends what waits to be injected toward `leg`'s party, from its RTP socket.
+    fn inject(&mut self, id: SessionId, leg: Leg) {
+        let Some(&index) = self.by_id.get(&id) else {
+            return;
+        };
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let packet = &mut self.scratch.packet;
+        while slot.inject[leg.index()].pop_into(packet) {
+            // Where the relay sends this leg's media: the latched source, else the SDP's.
+            let to = slot.session.stats().leg(leg).latched_rtp.or_else(|| {
+                slot.session
+                    .remote(leg)
+                    .and_then(|r| r.rtp)
+                    .filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+            });
+            let Some(to) = to.filter(|to| !self.guard.is_own(*to)) else {
+                tracing::trace!(%id, ?leg, "injected packet has no destination, dropped");
+                continue;
+            };
+            if let Err(e) = slot.sockets[leg.index()][Component::Rtp.index()].send_to(packet, to) {
+                tracing::trace!(%id, ?leg, error = %e, "injected packet not sent");
             }
         }
     }
@@ -708,6 +935,9 @@ impl Worker {
             session,
             mut sockets,
             stats,
+            local,
+            correlation,
+            inject,
         } = new;
         for (l, pair) in sockets.iter_mut().enumerate() {
             for (c, socket) in pair.iter_mut().enumerate() {
@@ -725,6 +955,10 @@ impl Worker {
             session,
             sockets,
             stats,
+            local,
+            correlation,
+            inject,
+            taps: Vec::new(),
         });
         self.by_id.insert(id, index);
     }
@@ -733,6 +967,69 @@ impl Worker {
         for slot in self.slots.iter().flatten() {
             *slot.stats.lock().unwrap_or_else(|e| e.into_inner()) = slot.session.stats();
         }
+    }
+}
+
+/// Hands one accepted packet (its copy as it arrived is in `scratch.packet`) to the taps of
+/// its leg and kind, and RTCP to the export.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    kind: PacketKind,
+    leg: Leg,
+    source: SocketAddr,
+    to: SocketAddr,
+    slot: &Slot,
+    scratch: &mut Scratch,
+    agent: &hep::Agent,
+    export: Option<&PacketQueue>,
+) {
+    let Scratch {
+        packet,
+        json,
+        frame,
+    } = scratch;
+    if kind == PacketKind::Rtp {
+        for tap in slot
+            .taps
+            .iter()
+            .filter(|t| t.leg == leg && t.kind == TapKind::Rtp)
+        {
+            tap.queue.push(packet);
+        }
+        return;
+    }
+    json.clear();
+    if let Err(e) = hep::rtcp::to_json(packet, json) {
+        tracing::trace!(error = %e, "rtcp not captured");
+        return;
+    }
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let hep = hep::Frame {
+        src: source,
+        dst: to,
+        ip_proto: hep::IpProto::UDP,
+        time: hep::Timestamp::from_unix(since_epoch),
+        proto: hep::ProtoType::RTCP,
+        capture_id: agent.capture_id,
+        auth_key: agent.auth_key.as_deref(),
+        correlation_id: slot.correlation.as_deref().map(str::as_bytes),
+        payload: json,
+    };
+    frame.clear();
+    if hep.encode(frame).is_err() {
+        return;
+    }
+    for tap in slot
+        .taps
+        .iter()
+        .filter(|t| t.leg == leg && t.kind == TapKind::RtcpHep)
+    {
+        tap.queue.push(frame);
+    }
+    if let Some(export) = export {
+        export.push(frame);
     }
 }
 

@@ -429,7 +429,8 @@ impl Calls {
                     media::AddressFamily::of(targets[0].1.remote.ip()),
                 )
                 .with_policy(media::Leg::A, policy)
-                .with_policy(media::Leg::B, policy),
+                .with_policy(media::Leg::B, policy)
+                .with_correlation(call.a.call_id.as_str()),
         );
         let info = match opened {
             Ok(info) => info,

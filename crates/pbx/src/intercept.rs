@@ -25,6 +25,10 @@ pub struct Observed<'a> {
     pub transport: Transport,
     /// The far end's address.
     pub remote: SocketAddr,
+    /// Our address on that transport: where an inbound message arrived, where an outbound
+    /// one leaves from (the listening address, or the advertised IP when the PBX listens on
+    /// an unspecified one).
+    pub local: SocketAddr,
     /// The bytes exactly as on the wire.
     pub raw: &'a [u8],
     /// The parsed message, or why it could not be parsed (inbound only; outbound messages are
@@ -129,6 +133,7 @@ mod tests {
             direction: Direction::Inbound,
             transport: Transport::Udp,
             remote: "127.0.0.1:5060".parse().expect("addr"),
+            local: "127.0.0.1:5070".parse().expect("addr"),
             raw: b"x",
             parsed: None,
             now: std::time::Instant::now(),

@@ -8,6 +8,7 @@
 
 mod answer;
 mod call_event;
+pub mod capture;
 pub mod calls;
 pub mod cdr;
 pub mod directory;
@@ -22,6 +23,7 @@ mod time;
 
 pub use answer::{Answers, Identity};
 pub use call_event::{CallEvent, CallNote};
+pub use capture::{Capture, CaptureHub, Subscription};
 pub use cdr::{BadCursor, Cause, Cdr, CdrCursor, CdrPage, CdrQuery, HangupBy, tree_escape};
 pub use directory::{DigestAlgorithm, Directory, Domain, Latching, Secret, User};
 pub use guard::{Guard, GuardConfig, GuardInterceptor};

@@ -1,5 +1,5 @@
 //! Reading the hex files of `testdata/hep*/`.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ pub fn parse_hex(text: &str) -> Vec<u8> {
         .flat_map(str::chars)
         .filter(|c| !c.is_whitespace())
         .collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
     (0..digits.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digit"))
@@ -33,7 +33,10 @@ pub fn hex_files(dir: &str) -> Vec<(String, Vec<u8>)> {
         .filter(|p| p.extension().is_some_and(|e| e == "hex"))
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, parse_hex(&std::fs::read_to_string(&p).expect("readable")))
+            (
+                name,
+                parse_hex(&std::fs::read_to_string(&p).expect("readable")),
+            )
         })
         .collect();
     files.sort();
