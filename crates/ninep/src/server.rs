@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::error::FsError;
 use crate::msg::{
     DMDIR, Fcall, Fid, Header, IOHDRSZ, Message, NOFID, NOTAG, OEXEC, ORCLOSE, ORDWR, OREAD,
-    OTRUNC, OWRITE, QTAUTH, Qid, RREAD_HEADER, Stat, Tag, WalkQids, encode_rread_header,
+    OTRUNC, OWRITE, QTAUTH, Qid, Stat, Tag, WalkQids, encode_rread_header,
 };
 use crate::tree::{
     Attached, DirWriter, Ename, FileTree, PERM_EXEC, PERM_READ, PERM_WRITE, Read, Wstat, has_perm,
@@ -66,8 +66,8 @@ pub mod ename {
     pub const NOT_AUTH_FID: &str = "not an auth fid";
     /// An attach whose afid was made for another uname or aname.
     pub const AUTH_MISMATCH: &str = "auth fid is for another uname or aname";
-    /// Tauth with afid NOFID.
-    pub const BAD_AFID: &str = "bad afid";
+    /// NOFID as the new fid of Tauth, Tattach or Twalk.
+    pub const NOFID: &str = "NOFID cannot be a fid";
     /// A name that cannot be created or renamed to.
     pub const BAD_NAME: &str = "illegal name";
     /// A stat entry that does not fit msize.
@@ -187,6 +187,7 @@ pub struct Session<F: FileTree> {
     pending: VecDeque<Pending>,
     attaches: usize,
     out: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl<F: FileTree> Session<F> {
@@ -202,6 +203,7 @@ impl<F: FileTree> Session<F> {
             pending: VecDeque::new(),
             attaches: 0,
             out: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -440,7 +442,7 @@ impl<F: FileTree> Session<F> {
             return Err(ename::FID_IN_USE.into());
         }
         if fid.0 == NOFID {
-            return Err(ename::BAD_AFID.into());
+            return Err(ename::NOFID.into());
         }
         if self.fids.len() >= self.config.max_fids {
             return Err(ename::TOO_MANY_FIDS.into());
@@ -727,18 +729,12 @@ impl<F: FileTree> Session<F> {
         match self.fids.get_mut(&fid.0) {
             None => Err(ename::UNKNOWN_FID.into()),
             Some(FidEntry::Auth(a)) => {
-                let start = self.out.len();
-                let buf = reserve_rread(&mut self.out, count);
-                match fs.auth_read(&mut a.auth, offset, buf) {
-                    Ok(n) => {
-                        finish_rread(&mut self.out, start, tag, n, count);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.out.truncate(start);
-                        Err(e.into_ename())
-                    }
-                }
+                let buf = scratch(&mut self.scratch, count);
+                let n = fs
+                    .auth_read(&mut a.auth, offset, buf)
+                    .map_err(FsError::into_ename)?;
+                push_rread(&mut self.out, tag, buf.get(..n).unwrap_or(buf));
+                Ok(())
             }
             Some(FidEntry::File(f)) => {
                 let Some(open) = f
@@ -782,21 +778,14 @@ impl<F: FileTree> Session<F> {
         else {
             return Err(ename::CLUNKED.into());
         };
-        let start = self.out.len();
-        let buf = reserve_rread(&mut self.out, p.count);
+        let buf = scratch(&mut self.scratch, p.count);
         match fs.read(&mut open.handle, p.tag, p.offset, buf) {
             Ok(Read::Ready(n)) => {
-                finish_rread(&mut self.out, start, p.tag, n, p.count);
+                push_rread(&mut self.out, p.tag, buf.get(..n).unwrap_or(buf));
                 Ok(true)
             }
-            Ok(Read::Pending) => {
-                self.out.truncate(start);
-                Ok(false)
-            }
-            Err(e) => {
-                self.out.truncate(start);
-                Err(e.into_ename())
-            }
+            Ok(Read::Pending) => Ok(false),
+            Err(e) => Err(e.into_ename()),
         }
     }
 
@@ -808,9 +797,7 @@ impl<F: FileTree> Session<F> {
         offset: u64,
         data: &[u8],
     ) -> Result<(), Ename> {
-        if data.len() > self.iounit() as usize {
-            return Err(ename::TOO_BIG.into());
-        }
+        // The framer and handle() keep the message within msize.
         let n = match self.fids.get_mut(&fid.0) {
             None => return Err(ename::UNKNOWN_FID.into()),
             Some(FidEntry::Auth(a)) => fs.auth_write(&mut a.auth, offset, data),
@@ -1031,25 +1018,22 @@ fn wstat_changes<'n>(cur: &Stat<'_>, new: &'n Stat<'_>, user: &str) -> Result<Ws
     Ok(changes)
 }
 
-/// Appends room for an Rread of up to `count` bytes; returns the data part to fill.
-fn reserve_rread(out: &mut Vec<u8>, count: u32) -> &mut [u8] {
-    let start = out.len();
-    let data = start + RREAD_HEADER;
-    out.resize(data + count as usize, 0);
-    out.get_mut(data..).unwrap_or_default()
+/// The first `count` bytes of the session's scratch buffer, for a tree to read into. Kept
+/// between reads (grown at most to msize once), so that a read costs no allocation and no
+/// zeroing of its whole count: pending reads are retried often and usually answer small.
+fn scratch(scratch: &mut Vec<u8>, count: u32) -> &mut [u8] {
+    let count = count as usize;
+    if scratch.len() < count {
+        scratch.resize(count, 0);
+    }
+    scratch.get_mut(..count).unwrap_or_default()
 }
 
-/// Writes the header of an Rread reserved at `start` for `n` bytes (at most `count`) and cuts
-/// the rest.
-fn finish_rread(out: &mut Vec<u8>, start: usize, tag: Tag, n: usize, count: u32) {
-    let n = n.min(count as usize);
-    out.truncate(start + RREAD_HEADER + n);
-    let mut header = [0u8; RREAD_HEADER];
-    // n <= count <= msize: cannot fail.
-    let _ = encode_rread_header(&mut &mut header[..], tag, n as u32);
-    if let Some(slot) = out.get_mut(start..start + RREAD_HEADER) {
-        slot.copy_from_slice(&header);
-    }
+/// Appends an Rread of `data`.
+fn push_rread(out: &mut Vec<u8>, tag: Tag, data: &[u8]) {
+    // data.len() <= count <= msize - IOHDRSZ: the header cannot fail.
+    let _ = encode_rread_header(out, tag, data.len() as u32);
+    out.extend_from_slice(data);
 }
 
 /// A directory read: the entries listed at offset 0, served whole and in order.

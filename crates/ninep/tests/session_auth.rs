@@ -326,6 +326,6 @@ fn tauth_on_a_fid_in_use_or_nofid_is_refused() {
                 aname: ""
             }
         ),
-        ename::BAD_AFID
+        ename::NOFID
     );
 }

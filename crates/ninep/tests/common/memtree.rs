@@ -364,11 +364,12 @@ impl FileTree for MemTree {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<Read, FsError> {
+        // Answered or failed now: no longer waiting (Pending below adds it back).
+        self.waiting.retain(|&t| t != tag);
         let f = self.files.get_mut(&handle.path).ok_or(FsError::NotFound)?;
         if let Some(q) = f.packets.as_mut() {
             return Ok(match q.pop_front() {
                 Some(p) => {
-                    self.waiting.retain(|&t| t != tag);
                     // One whole packet per read; what does not fit is dropped.
                     let n = p.len().min(buf.len());
                     buf[..n].copy_from_slice(&p[..n]);
