@@ -7,7 +7,7 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// Fewer than the seven bytes of size[4] type[1] tag[2].
+    /// Fewer than the seven bytes of `size[4] type[1] tag[2]`.
     #[error("message of {len} bytes is shorter than its header")]
     TooShort {
         /// Bytes given.
@@ -92,7 +92,7 @@ pub enum EncodeError {
         /// Its length.
         len: usize,
     },
-    /// A message longer than its size[4] can say.
+    /// A message longer than its `size[4]` can say.
     #[error("message of {len} bytes is too long")]
     MessageTooLong {
         /// Its length.

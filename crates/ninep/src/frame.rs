@@ -1,6 +1,6 @@
 //! Cutting a byte stream into 9P messages.
 //!
-//! Every message starts with its own size[4], which counts itself. A partial message is not
+//! Every message starts with its own `size[4]`, which counts itself. A partial message is not
 //! an error: [`check`] says [`Frame::Incomplete`] and the driver reads more. A size over the
 //! negotiated msize, or under the seven bytes of a header, cannot be resynchronised: the driver
 //! closes the connection.

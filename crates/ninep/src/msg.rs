@@ -31,7 +31,7 @@ pub const IOHDRSZ: u32 = 24;
 pub const RREAD_HEADER: usize = 4 + 1 + 2 + 4;
 /// Bytes of a Twrite without its data (23).
 pub const TWRITE_HEADER: usize = 4 + 1 + 2 + 4 + 8 + 4;
-/// The fixed part of a stat entry, its own size[2] included (49); four strings follow.
+/// The fixed part of a stat entry, its own `size[2]` included (49); four strings follow.
 pub const STATFIXLEN: usize = 2 + 2 + 4 + 13 + 4 + 4 + 4 + 8 + 4 * 2;
 
 /// Qid type: a directory.
@@ -236,12 +236,12 @@ impl<'a> Stat<'a> {
         }
     }
 
-    /// Bytes of the encoded entry, its own size[2] included.
+    /// Bytes of the encoded entry, its own `size[2]` included.
     pub fn encoded_len(&self) -> usize {
         STATFIXLEN + self.name.len() + self.uid.len() + self.gid.len() + self.muid.len()
     }
 
-    /// Appends the entry (size[2] first) to `out`.
+    /// Appends the entry (`size[2]` first) to `out`.
     pub fn encode<B: BufMut>(&self, out: &mut B) -> Result<(), EncodeError> {
         let len = self.encoded_len();
         let size = u16::try_from(len - 2).map_err(|_| EncodeError::StatTooLong { len })?;
@@ -262,7 +262,7 @@ impl<'a> Stat<'a> {
         Ok(())
     }
 
-    /// Decodes one entry that fills `buf` exactly (its size[2] first).
+    /// Decodes one entry that fills `buf` exactly (its `size[2]` first).
     pub fn decode(buf: &'a [u8]) -> Result<Stat<'a>, DecodeError> {
         let mut r = Reader::new(buf);
         let stat = r.stat()?;
@@ -378,7 +378,7 @@ impl<T: Copy + Default + fmt::Debug> fmt::Debug for WalkVec<T> {
     }
 }
 
-/// The body of a 9P2000 message: its type and fields after size[4] type[1] tag[2].
+/// The body of a 9P2000 message: its type and fields after `size[4] type[1] tag[2]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fcall<'a> {
     /// `msize[4] version[s]` (version(5)).
@@ -628,7 +628,7 @@ impl<'a> Message<'a> {
         Message { tag, body }
     }
 
-    /// Decodes `buf`, which must hold exactly one message, its size[4] included.
+    /// Decodes `buf`, which must hold exactly one message, its `size[4]` included.
     pub fn decode(buf: &'a [u8]) -> Result<Message<'a>, DecodeError> {
         let header = Header::peek(buf).ok_or(DecodeError::TooShort { len: buf.len() })?;
         if usize::try_from(header.size).ok() != Some(buf.len()) {
@@ -646,7 +646,7 @@ impl<'a> Message<'a> {
         })
     }
 
-    /// Bytes of the encoded message, size[4] included.
+    /// Bytes of the encoded message, `size[4]` included.
     pub fn encoded_len(&self) -> usize {
         Header::LEN + body_len(&self.body)
     }
@@ -1089,7 +1089,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// One stat entry: size[2] and exactly that many bytes of fields.
+    /// One stat entry: `size[2]` and exactly that many bytes of fields.
     fn stat(&mut self) -> Result<Stat<'a>, DecodeError> {
         let size = self.u16("stat size")?;
         let body = self.take(usize::from(size), "stat")?;

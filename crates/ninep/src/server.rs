@@ -261,7 +261,7 @@ impl<F: FileTree> Session<F> {
         self.versioned = false;
     }
 
-    /// One whole message, its size[4] included. A message that does not decode gets Rerror
+    /// One whole message, its `size[4]` included. A message that does not decode gets Rerror
     /// when its header has a tag; a frame too short for a header is ignored (the framer never
     /// cuts one).
     pub fn handle(&mut self, fs: &mut F, frame: &[u8]) {
