@@ -338,12 +338,85 @@ impl Default for RtpSection {
     }
 }
 
-/// `[hep]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// `[hep]`, or `hep = "ADDR:PORT"` for just the collector.
+#[derive(Debug, Clone)]
 pub struct HepSection {
     /// Where to send HEP3 frames, if anywhere.
     pub collector: Option<SocketAddr>,
+    /// The capture agent id in every frame (Homer's "capture id" of this PBX).
+    pub capture_id: u32,
+    /// The collector's password (HEP auth key, sent in clear), if it wants one.
+    pub password: Option<String>,
+}
+
+impl Default for HepSection {
+    fn default() -> Self {
+        Self {
+            collector: None,
+            // Kamailio's default `hep_capture_id`.
+            capture_id: 1,
+            password: None,
+        }
+    }
+}
+
+impl HepSection {
+    /// The capture agent fields of every frame.
+    pub fn agent(&self) -> hep::Agent {
+        hep::Agent {
+            capture_id: self.capture_id,
+            auth_key: self
+                .password
+                .as_deref()
+                .map(|p| std::sync::Arc::from(p.as_bytes())),
+        }
+    }
+}
+
+/// The keys of the `[hep]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HepTable {
+    collector: Option<SocketAddr>,
+    capture_id: Option<u32>,
+    password: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for HepSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = HepSection;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a collector \"ADDR:PORT\" or a [hep] table")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HepSection, E> {
+                let collector = v.parse().map_err(|_| {
+                    E::custom(format!("invalid HEP collector {v:?}: expected ADDR:PORT"))
+                })?;
+                Ok(HepSection {
+                    collector: Some(collector),
+                    ..HepSection::default()
+                })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<HepSection, A::Error> {
+                let t = HepTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let default = HepSection::default();
+                Ok(HepSection {
+                    collector: t.collector,
+                    capture_id: t.capture_id.unwrap_or(default.capture_id),
+                    password: t.password,
+                })
+            }
+        }
+        d.deserialize_any(Form)
+    }
 }
 
 /// `[log]`
@@ -447,6 +520,29 @@ mod tests {
     fn sample_config_parses() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("switchboard.toml");
         Config::load(&path).expect("sample config");
+    }
+
+    #[test]
+    fn hep_as_a_collector_or_a_table() {
+        let c: Config = toml::from_str("hep = \"127.0.0.1:9060\"").expect("shorthand");
+        assert_eq!(
+            c.hep.collector,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9060)))
+        );
+        assert_eq!(c.hep.capture_id, 1);
+        let c: Config =
+            toml::from_str("[hep]\ncollector = \"[::1]:9060\"\ncapture_id = 7\npassword = \"pw\"")
+                .expect("table");
+        assert_eq!(c.hep.collector, Some("[::1]:9060".parse().expect("addr")));
+        let agent = c.hep.agent();
+        assert_eq!(agent.capture_id, 7);
+        assert_eq!(agent.auth_key.as_deref(), Some(&b"pw"[..]));
+        let c: Config = toml::from_str("[hep]").expect("empty table");
+        assert_eq!(c.hep.collector, None);
+        assert_eq!(Config::default().hep.collector, None);
+        assert!(toml::from_str::<Config>("hep = \"nowhere\"").is_err());
+        assert!(toml::from_str::<Config>("[hep]\ncolector = \"127.0.0.1:1\"").is_err());
+        assert!(toml::from_str::<Config>("hep = 5").is_err());
     }
 
     #[test]

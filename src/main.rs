@@ -155,6 +155,13 @@ fn own_hosts(c: &Config, bound: SocketAddr) -> Vec<sip::Host> {
     hosts
 }
 
+/// Wall-clock time since the Unix epoch.
+fn since_epoch() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Wall-clock time as Unix seconds.
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -224,10 +231,31 @@ fn serve(c: Config) -> anyhow::Result<()> {
             c.guard.config()?,
             metrics.clone(),
         )));
+        // HEP capture: SIP from the pipeline and RTCP from the relay, for the readers of a
+        // call's hep.sock and, with --hep, for a Homer collector.
+        let hep_agent = c.hep.agent();
+        let hep_export = match c.hep.collector {
+            Some(addr) => {
+                let exporter = net::hep::HepExporter::bind(addr, net::hep::EXPORT_QUEUE)
+                    .await
+                    .with_context(|| format!("cannot send HEP to {addr}"))?;
+                tracing::info!(collector = %addr, capture_id = hep_agent.capture_id, "hep export");
+                Some(exporter)
+            }
+            None => None,
+        };
+        let hep_queue = hep_export.as_ref().map(net::hep::HepExporter::queue);
+        let capture = pbx::CaptureHub::new();
         let mut pipeline = pbx::Pipeline::new();
         // The guard first: a blocked address costs nothing more than this lookup.
         pipeline.push(pbx::GuardInterceptor(guard.clone()));
         pipeline.push(pbx::SipLog);
+        pipeline.push(pbx::Capture::new(
+            capture.clone(),
+            hep_agent.clone(),
+            hep_queue.clone(),
+            (std::time::Instant::now(), since_epoch()),
+        ));
         // Registration and call events for webhooks; bounded, so a dead control server costs
         // nothing. Call events reach the webhooks through the CDR writer (below), which passes
         // a hang-up on only once its CDR is committed.
@@ -256,7 +284,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen for HTTP on {}", c.http.listen))?;
         listening("http", http.local_addr().context("http listener address")?);
         // The media relay: its own threads, its own sockets.
-        let media = std::sync::Arc::new(media_engine(&c, local)?);
+        let media = std::sync::Arc::new(media_engine(&c, local, hep_agent, hep_queue)?);
         let sent_by = SocketAddr::new(
             c.advertise.unwrap_or(if local.ip().is_unspecified() {
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -300,6 +328,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
         };
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        let hep_task = hep_export.map(|e| tokio::spawn(e.run(stop_rx.clone())));
         let run = tokio::spawn(server.run(apps, stop_rx.clone()));
         let mut http_stop = stop_rx.clone();
         let http = tokio::spawn(api::serve(http, router, async move {
@@ -310,6 +339,9 @@ fn serve(c: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         run.await.context("sip server task failed")?;
+        if let Some(task) = hep_task {
+            let _ = task.await;
+        }
         // SIP has stopped and handed over every call event: the writer commits the last CDRs
         // and returns any the store would not take.
         match cdrs.await {
@@ -332,11 +364,18 @@ fn serve(c: Config) -> anyhow::Result<()> {
 }
 
 /// Starts the media relay on the SIP address's family, over the configured port range.
-fn media_engine(c: &Config, sip: SocketAddr) -> anyhow::Result<net::media::MediaEngine> {
+fn media_engine(
+    c: &Config,
+    sip: SocketAddr,
+    hep_agent: hep::Agent,
+    hep_export: Option<media::PacketQueue>,
+) -> anyhow::Result<net::media::MediaEngine> {
     let ports =
         media::PortRange::new(c.rtp.ports.lo, c.rtp.ports.hi).context("invalid RTP port range")?;
     let mut config = net::media::MediaConfig {
         ports,
+        hep_agent,
+        hep_export,
         ..Default::default()
     };
     match (sip.ip(), c.advertise) {

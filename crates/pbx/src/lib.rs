@@ -8,8 +8,8 @@
 
 mod answer;
 mod call_event;
-pub mod capture;
 pub mod calls;
+pub mod capture;
 pub mod cdr;
 pub mod directory;
 mod guard;
