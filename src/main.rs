@@ -12,9 +12,14 @@ use rand::SeedableRng;
 use tokio::sync::watch;
 
 mod config;
+mod ninep_cli;
 mod state;
+mod tree_backend;
 
 use config::{Config, PortRange};
+
+/// The 9P Unix socket, in the data directory (DESIGN.md section 15).
+const NINEP_SOCKET: &str = "switchboard.9p";
 
 /// A soft PBX: SIP phones register and call through it, and its service can be driven over
 /// HTTP and browsed as a 9P2000 file tree.
@@ -30,6 +35,10 @@ enum Command {
     /// Run the PBX: SIP signalling (UDP and TCP), with its configuration from
     /// ./switchboard.toml when present.
     Serve(ServeArgs),
+    /// A 9P2000 client for the PBX's file tree: ls, cat, write (stdin), stat, rm, mkdir.
+    /// The secret for -u comes from SWITCHBOARD_SECRET.
+    #[command(name = "9p")]
+    Ninep(ninep_cli::NinepArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.resolve().and_then(serve),
+        Command::Ninep(args) => ninep_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -311,10 +321,39 @@ fn serve(c: Config) -> anyhow::Result<()> {
             api::CallEventsConfig::default(),
         );
         let (commands_tx, commands) = tokio::sync::mpsc::channel(64);
-        let router = api::router(
-            api::Api::new(state.clone(), store.clone(), metrics.clone(), token)
-                .with_calls(calls.live(), commands_tx),
+        let http_api = api::Api::new(state.clone(), store.clone(), metrics.clone(), token)
+            .with_calls(calls.live(), commands_tx.clone());
+        // The 9P tree: the same state, store and directory writer as the HTTP API.
+        let tree = pbx::tree::Tree::new(
+            state.clone(),
+            calls.live(),
+            std::sync::Arc::new(tree_backend::StoreBackend {
+                writer: http_api.directory_writer(),
+                store: store.clone(),
+                commands: commands_tx,
+                runtime: tokio::runtime::Handle::current(),
+            }),
+            std::sync::Arc::new(pbx::tree::SystemEnv::default()),
+            c.guard.config()?,
         );
+        let ninep = net::ninep::serve(
+            net::ninep::NinepConfig {
+                tcp: Some(c.ninep.listen),
+                unix: Some(c.data.join(NINEP_SOCKET)),
+                ..Default::default()
+            },
+            tree,
+            metrics.clone(),
+        )
+        .await
+        .context("cannot listen for 9P")?;
+        if let Some(addr) = ninep.tcp {
+            listening("9p/tcp", addr);
+        }
+        if let Some(path) = &ninep.unix {
+            println!("listening 9p/unix {}", path.display());
+        }
+        let router = api::router(http_api);
         let apps = net::Apps {
             answers: pbx::Answers::new(identity, rand::rngs::StdRng::from_os_rng()),
             registrar,

@@ -14,6 +14,10 @@ pub struct Server {
     pub child: Child,
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// The 9P TCP listener.
+    pub ninep: SocketAddr,
+    /// The 9P Unix socket (the operator's).
+    pub ninep_unix: PathBuf,
     pub data: tempfile::TempDir,
     stderr: mpsc::Receiver<String>,
 }
@@ -59,7 +63,8 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data"])
+            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--ninep", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .args(extra)
             .env("RUST_LOG", "info")
@@ -81,8 +86,8 @@ impl Server {
                 let _ = etx.send(line);
             }
         });
-        let (mut sip, mut http) = (None, None);
-        while sip.is_none() || http.is_none() {
+        let (mut sip, mut http, mut ninep, mut ninep_unix) = (None, None, None, None);
+        while sip.is_none() || http.is_none() || ninep.is_none() || ninep_unix.is_none() {
             let line = rx
                 .recv_timeout(Duration::from_secs(20))
                 .unwrap_or_else(|_| {
@@ -95,11 +100,19 @@ impl Server {
             if let Some(addr) = line.strip_prefix("listening http ") {
                 http = Some(addr.parse().expect("listening address"));
             }
+            if let Some(addr) = line.strip_prefix("listening 9p/tcp ") {
+                ninep = Some(addr.parse().expect("listening address"));
+            }
+            if let Some(path) = line.strip_prefix("listening 9p/unix ") {
+                ninep_unix = Some(PathBuf::from(path));
+            }
         }
         Self {
             child,
             sip: sip.expect("sip address"),
             http: http.expect("http address"),
+            ninep: ninep.expect("9p address"),
+            ninep_unix: ninep_unix.expect("9p socket"),
             data,
             stderr: erx,
         }
@@ -1086,4 +1099,64 @@ pub fn sipp_find(
     sipp_messages(run)
         .into_iter()
         .find(|m| m.received == received && pick(m))
+}
+
+/// Whether py9p (p9fs 0.0.4 from PyPI, the independent 9P client) is installed where
+/// `scripts/test` puts it; like [`peer`], a missing one fails under `SWITCHBOARD_PEERS=1`.
+pub fn py9p() -> bool {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peers/py/py9p");
+    if dir.is_dir() {
+        return peer("python3").is_some();
+    }
+    if std::env::var("SWITCHBOARD_PEERS").is_ok_and(|v| v == "1") {
+        panic!("test peer py9p is missing (SWITCHBOARD_PEERS=1); run scripts/test");
+    }
+    eprintln!("skipped: py9p not installed (scripts/test installs it)");
+    false
+}
+
+/// Runs `tests/peers/ninep_client.py` (py9p) against `addr` (`tcp!HOST!PORT` or
+/// `unix!PATH`), as `user` with `secret` (or the operator with `None`), with `ops`; returns
+/// its JSON lines: the attach first, then one per operation.
+pub fn ninep_py(addr: &str, user: Option<(&str, &str)>, ops: &[&str]) -> Vec<Json> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ninep_client.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).args(["--addr", addr]);
+    if let Some((user, secret)) = user {
+        cmd.args(["--user", user]).env("SWITCHBOARD_SECRET", secret);
+    }
+    let out = cmd.args(ops).output().expect("run ninep_client.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ninep_client.py failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| Json::parse(l).unwrap_or_else(|| panic!("not JSON: {l}")))
+        .collect()
+}
+
+/// `tcp!HOST!PORT` for a 9P TCP address.
+pub fn ninep_tcp(addr: SocketAddr) -> String {
+    format!("tcp!{}!{}", addr.ip(), addr.port())
+}
+
+impl Json {
+    /// True for `true`.
+    pub fn is_true(&self) -> bool {
+        *self == Json::Bool(true)
+    }
+
+    /// The names of an `ls` result's entries.
+    pub fn entry_names(&self) -> Vec<String> {
+        match self.get("entries") {
+            Some(Json::Array(items)) => items
+                .iter()
+                .filter_map(|e| e.get("name").and_then(Json::as_str))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use pbx::directory::{DomainEntry, check_domain_name, check_user_name};
 use pbx::{DigestAlgorithm, Domain, Latching, Secret, Store, User};
 use serde::{Deserialize, Serialize};
-use sip::digest::{Algorithm, ha1};
 
 use crate::Api;
 use crate::body::{JsonBody, Object};
@@ -99,13 +98,7 @@ impl DomainView {
 
 /// The HA1 values of `password` for `user` in `realm`. An empty password is refused.
 fn secret(user: &str, realm: &str, password: &str) -> Result<Secret, ApiError> {
-    if password.is_empty() {
-        return Err(ApiError::EmptySecret);
-    }
-    Ok(Secret {
-        md5: ha1(Algorithm::Md5, user, realm, password),
-        sha256: ha1(Algorithm::Sha256, user, realm, password),
-    })
+    Secret::from_password(user, realm, password).ok_or(ApiError::EmptySecret)
 }
 
 fn check_control(control: &str) -> Result<(), ApiError> {
@@ -184,24 +177,6 @@ fn domain_from_body(
     Ok((domain, users))
 }
 
-/// Drops the in-memory bindings of the users of `domain` that `keep` refuses. The store drops
-/// its own rows of them in the same transaction as the directory change.
-fn drop_bindings<S: Store>(api: &Api<S>, domain: &str, keep: impl Fn(&str) -> bool) {
-    let mut location = api
-        .state
-        .location
-        .write()
-        .unwrap_or_else(|e| e.into_inner());
-    let gone: Vec<String> = location
-        .users_of(domain)
-        .filter(|(user, _)| !keep(user))
-        .map(|(user, _)| user.to_owned())
-        .collect();
-    for user in gone {
-        location.set(domain, &user, Vec::new());
-    }
-}
-
 /// `PUT /dir/{domain}`: creates (201) or replaces (200) a domain. A `users` list replaces the
 /// domain's users (the bindings of users no longer listed go); without one the users stay.
 pub(crate) async fn put_domain<S: Store>(
@@ -213,25 +188,15 @@ pub(crate) async fn put_domain<S: Store>(
     let name = check_domain_name(&raw)?;
     let (domain, users) = domain_from_body(name, body)?;
 
-    let _writes = api.writes.lock().await;
-    let created = api.store.put_domain(&domain, users.as_deref()).await?;
-    let listed: Option<HashSet<String>> = users
-        .as_ref()
-        .map(|list| list.iter().map(|u| u.name.clone()).collect());
     let name = domain.name.clone();
-    let view = {
-        let mut directory = api
-            .state
-            .directory
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        directory.put_domain(domain, users);
-        directory.domain(&name).map(DomainView::of)
-    };
-    if let Some(listed) = listed {
-        drop_bindings(&api, &name, |user| listed.contains(user));
-    }
-    tracing::info!(domain = %name, created, "domain put");
+    let created = api.writer.put_domain(domain, users).await?;
+    let view = api
+        .state
+        .directory
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .domain(&name)
+        .map(DomainView::of);
     let view = view.ok_or(ApiError::NoSuchDomain(name))?;
     let status = if created {
         StatusCode::CREATED
@@ -266,17 +231,9 @@ pub(crate) async fn delete_domain<S: Store>(
 ) -> Result<StatusCode, ApiError> {
     let Path(raw) = path?;
     let name = check_domain_name(&raw)?;
-    let _writes = api.writes.lock().await;
-    if !api.store.delete_domain(&name).await? {
+    if !api.writer.delete_domain(&name).await? {
         return Err(ApiError::NoSuchDomain(name));
     }
-    api.state
-        .directory
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove_domain(&name);
-    drop_bindings(&api, &name, |_| false);
-    tracing::info!(domain = %name, "domain deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -294,20 +251,13 @@ pub(crate) async fn put_user<S: Store>(
         name: user,
     };
 
-    let _writes = api.writes.lock().await;
-    let Some(created) = api.store.put_user(&domain, &user).await? else {
-        return Err(ApiError::NoSuchDomain(domain));
-    };
     let answer = UserPut {
         domain: domain.clone(),
         username: user.name.clone(),
     };
-    api.state
-        .directory
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .put_user(&domain, user);
-    tracing::info!(domain = %answer.domain, user = %answer.username, created, "user put");
+    let Some(created) = api.writer.put_user(&domain, user).await? else {
+        return Err(ApiError::NoSuchDomain(domain));
+    };
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -325,8 +275,7 @@ pub(crate) async fn delete_user<S: Store>(
     let domain = check_domain_name(&raw_domain)?;
     check_user_name(&user)?;
 
-    let _writes = api.writes.lock().await;
-    if !api.store.delete_user(&domain, &user).await? {
+    if !api.writer.delete_user(&domain, &user).await? {
         let known = api
             .state
             .directory
@@ -340,12 +289,5 @@ pub(crate) async fn delete_user<S: Store>(
             ApiError::NoSuchDomain(domain)
         });
     }
-    api.state
-        .directory
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove_user(&domain, &user);
-    drop_bindings(&api, &domain, |u| u != user);
-    tracing::info!(domain = %domain, user = %user, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }

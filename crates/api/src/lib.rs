@@ -36,6 +36,7 @@ mod directory;
 mod error;
 mod registrations;
 mod webhooks;
+mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,6 +57,7 @@ pub use webhooks::{
     CALL_HOOK_CHANNEL, WEBHOOK_CHANNEL, WebhookConfig, WebhookError, spawn_webhooks,
     spawn_webhooks_with_calls,
 };
+pub use writer::DirectoryWriter;
 
 /// The largest request body accepted: DESIGN.md section 15 asks for at least 1 MiB; beyond this
 /// a request gets 413.
@@ -74,11 +76,8 @@ pub struct Api<S: Store> {
     store: Arc<S>,
     metrics: Arc<Metrics>,
     token: Option<String>,
-    /// Serializes directory writes, so that the store and the in-memory directory see them in
-    /// the same order (two PUTs of one domain racing could otherwise land in the store in one
-    /// order and in memory in the other). The store has a single writer anyway, so this costs
-    /// no throughput.
-    writes: Arc<tokio::sync::Mutex<()>>,
+    /// Directory writes, shared with the 9P tree.
+    writer: DirectoryWriter<S>,
     /// The live calls, as the call manager publishes them.
     live: LiveCalls,
     /// Commands to the call manager; `None` when no call manager runs.
@@ -96,11 +95,11 @@ impl<S: Store> Api<S> {
         token: Option<String>,
     ) -> Self {
         Self {
+            writer: DirectoryWriter::new(Arc::clone(&store), Arc::clone(&state)),
             state,
             store,
             metrics,
             token: token.filter(|t| !t.is_empty()),
-            writes: Arc::new(tokio::sync::Mutex::new(())),
             live: LiveCalls::default(),
             commands: None,
         }
@@ -116,6 +115,12 @@ impl<S: Store> Api<S> {
         self.commands = Some(commands);
         self
     }
+
+    /// The directory writer this API uses, for the other views of the directory (the 9P
+    /// tree), so that all writes are serialized together.
+    pub fn directory_writer(&self) -> DirectoryWriter<S> {
+        self.writer.clone()
+    }
 }
 
 // By hand: a derive would require `S: Clone`, and the store is shared through its `Arc`.
@@ -126,7 +131,7 @@ impl<S: Store> Clone for Api<S> {
             store: Arc::clone(&self.store),
             metrics: Arc::clone(&self.metrics),
             token: self.token.clone(),
-            writes: Arc::clone(&self.writes),
+            writer: self.writer.clone(),
             live: Arc::clone(&self.live),
             commands: self.commands.clone(),
         }

@@ -10,6 +10,7 @@
 mod endpoint;
 pub mod hep;
 pub mod media;
+pub mod ninep;
 mod sip_server;
 mod tcp;
 

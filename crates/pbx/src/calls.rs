@@ -123,6 +123,11 @@ pub struct CallInfo {
     pub codecs: Vec<String>,
     /// The relay's address and the RTP port facing each leg (caller, callee).
     pub media: Option<(IpAddr, u16, u16)>,
+    /// The relay's session, for packet taps.
+    pub media_session: Option<media::SessionId>,
+    /// The SIP Call-IDs of the call's legs: the caller's, then ours toward the callee once
+    /// the INVITE went out. HEP capture correlates by them.
+    pub sip_call_ids: Vec<String>,
 }
 
 /// A command for the call manager from the HTTP API.
@@ -1660,6 +1665,11 @@ impl Calls {
                 answer: call.answer,
                 codecs: call.codecs.clone(),
                 media: call.media.map(|m| (m.address, m.a_port, m.b_port)),
+                media_session: call.media.map(|m| m.id),
+                sip_call_ids: std::iter::once(&call.a.call_id)
+                    .chain((!call.b_call_id.is_empty()).then_some(&call.b_call_id))
+                    .cloned()
+                    .collect(),
             },
         );
     }

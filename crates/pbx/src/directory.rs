@@ -60,6 +60,16 @@ impl fmt::Debug for Secret {
 }
 
 impl Secret {
+    /// The HA1 values of `password` for `user` in `realm` (the domain); `None` for an empty
+    /// password, which is never accepted.
+    pub fn from_password(user: &str, realm: &str, password: &str) -> Option<Self> {
+        use sip::digest::{Algorithm, ha1};
+        (!password.is_empty()).then(|| Self {
+            md5: ha1(Algorithm::Md5, user, realm, password),
+            sha256: ha1(Algorithm::Sha256, user, realm, password),
+        })
+    }
+
     /// The HA1 for `alg`.
     pub fn ha1(&self, alg: DigestAlgorithm) -> &str {
         match alg {
@@ -205,12 +215,28 @@ pub struct DomainEntry {
     pub domain: Domain,
     /// Its users by name.
     pub users: HashMap<String, User>,
+    /// This domain's serial: see [`Directory::serial`].
+    pub serial: u64,
+    /// Each user's serial.
+    serials: HashMap<String, u64>,
+}
+
+impl DomainEntry {
+    /// The serial of a user: see [`Directory::serial`].
+    pub fn user_serial(&self, user: &str) -> Option<u64> {
+        self.serials.get(user).copied()
+    }
 }
 
 /// All domains and users, in memory.
+///
+/// Each domain and each user gets a serial when it is created, unique for the life of the
+/// process: one deleted and created again under the same name gets a new one. The 9P tree
+/// builds its qid paths from them, so a new file never takes an old file's identity.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     domains: HashMap<String, DomainEntry>,
+    last_serial: u64,
 }
 
 impl Directory {
@@ -239,29 +265,34 @@ impl Directory {
     /// users it had. True when the domain was new.
     pub fn put_domain(&mut self, domain: Domain, users: Option<Vec<User>>) -> bool {
         let key = domain.name.clone();
-        match self.domains.get_mut(&key) {
-            Some(entry) => {
-                entry.domain = domain;
-                if let Some(users) = users {
-                    entry.users = users.into_iter().map(|u| (u.name.clone(), u)).collect();
+        let created = !self.domains.contains_key(&key);
+        if created {
+            self.last_serial += 1;
+            let entry = DomainEntry {
+                domain: domain.clone(),
+                users: HashMap::new(),
+                serial: self.last_serial,
+                serials: HashMap::new(),
+            };
+            self.domains.insert(key.clone(), entry);
+        }
+        let Some(entry) = self.domains.get_mut(&key) else {
+            return created;
+        };
+        entry.domain = domain;
+        if let Some(users) = users {
+            entry.users = users.into_iter().map(|u| (u.name.clone(), u)).collect();
+            entry
+                .serials
+                .retain(|name, _| entry.users.contains_key(name));
+            for name in entry.users.keys() {
+                if !entry.serials.contains_key(name) {
+                    self.last_serial += 1;
+                    entry.serials.insert(name.clone(), self.last_serial);
                 }
-                false
-            }
-            None => {
-                let users = users
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|u| (u.name.clone(), u));
-                self.domains.insert(
-                    key,
-                    DomainEntry {
-                        domain,
-                        users: users.collect(),
-                    },
-                );
-                true
             }
         }
+        created
     }
 
     /// Removes a domain and its users; true when it existed.
@@ -273,6 +304,10 @@ impl Directory {
     /// user was new.
     pub fn put_user(&mut self, domain: &str, user: User) -> Option<bool> {
         let entry = self.domains.get_mut(&domain.to_ascii_lowercase())?;
+        if !entry.serials.contains_key(&user.name) {
+            self.last_serial += 1;
+            entry.serials.insert(user.name.clone(), self.last_serial);
+        }
         Some(entry.users.insert(user.name.clone(), user).is_none())
     }
 
@@ -280,7 +315,10 @@ impl Directory {
     pub fn remove_user(&mut self, domain: &str, user: &str) -> bool {
         self.domains
             .get_mut(&domain.to_ascii_lowercase())
-            .is_some_and(|e| e.users.remove(user).is_some())
+            .is_some_and(|e| {
+                e.serials.remove(user);
+                e.users.remove(user).is_some()
+            })
     }
 }
 
@@ -332,6 +370,65 @@ mod tests {
         assert!(d.remove_user("example.com", "1000"));
         assert!(!d.remove_user("example.com", "1000"));
         assert!(d.remove_domain("EXAMPLE.com"));
+    }
+
+    /// Serials are never reused: not after a delete, not across domains; a replaced user or
+    /// domain keeps its own.
+    #[test]
+    fn serials_are_never_reused() {
+        let user = |name: &str| User {
+            name: name.into(),
+            secret: secret(),
+        };
+        let mut d = Directory::new();
+        d.put_domain(
+            Domain::new("a.example"),
+            Some(vec![user("1000"), user("1001")]),
+        );
+        let entry = d.domain("a.example").expect("domain");
+        let (domain, u1000, u1001) = (
+            entry.serial,
+            entry.user_serial("1000").expect("1000"),
+            entry.user_serial("1001").expect("1001"),
+        );
+        let all = [domain, u1000, u1001];
+        assert!(
+            all.iter()
+                .all(|s| all.iter().filter(|t| *t == s).count() == 1)
+        );
+
+        d.put_user("a.example", user("1000"));
+        d.put_domain(Domain::new("a.example"), None);
+        let entry = d.domain("a.example").expect("domain");
+        assert_eq!(entry.serial, domain);
+        assert_eq!(
+            entry.user_serial("1000"),
+            Some(u1000),
+            "replaced, same user"
+        );
+
+        assert!(d.remove_user("a.example", "1000"));
+        assert_eq!(
+            d.domain("a.example").and_then(|e| e.user_serial("1000")),
+            None
+        );
+        d.put_user("a.example", user("1000"));
+        let again = d.domain("a.example").and_then(|e| e.user_serial("1000"));
+        assert!(again.is_some_and(|s| s > u1001), "new serial: {again:?}");
+
+        // A user list that drops 1001 and brings 1002.
+        d.put_domain(
+            Domain::new("a.example"),
+            Some(vec![user("1000"), user("1002")]),
+        );
+        let entry = d.domain("a.example").expect("domain");
+        assert_eq!(entry.user_serial("1000"), again);
+        assert_eq!(entry.user_serial("1001"), None);
+        assert!(entry.user_serial("1002") > again);
+
+        assert!(d.remove_domain("a.example"));
+        d.put_domain(Domain::new("a.example"), None);
+        assert!(d.domain("a.example").is_some_and(|e| e.serial > domain));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod nonce;
 pub mod registrar;
 mod store;
 mod time;
+pub mod tree;
 
 pub use answer::{Answers, Identity};
 pub use call_event::{CallEvent, CallNote};

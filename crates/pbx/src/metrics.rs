@@ -21,6 +21,14 @@ pub struct Metrics {
     pub rtp_relayed: AtomicU64,
     /// Packets the relay dropped (strangers, malformed, no destination yet).
     pub rtp_dropped: AtomicU64,
+    /// 9P connections open now.
+    pub ninep_sessions: AtomicU64,
+    /// 9P attaches with a live fid, over all connections.
+    pub ninep_attaches: AtomicU64,
+    /// Live 9P fids (attached, walked, opened), over all connections.
+    pub ninep_open_fids: AtomicU64,
+    /// 9P requests not answered yet (blocked reads), over all connections.
+    pub ninep_outstanding_tags: AtomicU64,
 }
 
 impl Metrics {
@@ -86,6 +94,30 @@ impl Metrics {
             "counter",
             "RTP and RTCP packets the relay dropped.",
             self.rtp_dropped.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_ninep_sessions",
+            "gauge",
+            "9P connections open now.",
+            self.ninep_sessions.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_ninep_attaches",
+            "gauge",
+            "9P attaches with a live fid now.",
+            self.ninep_attaches.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_ninep_open_fids",
+            "gauge",
+            "Live 9P fids (attached, walked or opened) now.",
+            self.ninep_open_fids.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_ninep_outstanding_tags",
+            "gauge",
+            "9P requests not answered yet (blocked reads) now.",
+            self.ninep_outstanding_tags.load(Ordering::Relaxed),
         );
         out
     }

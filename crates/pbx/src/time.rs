@@ -41,9 +41,66 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
+/// The name of a UTC day (a Unix day number, `unix / 86400`) in the 9P tree: `YYYY_MM_DD`.
+pub(crate) fn day_name(day: u64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}_{m:02}_{d:02}")
+}
+
+/// The Unix day number of a `YYYY_MM_DD` name; `None` unless `name` is exactly the name
+/// [`day_name`] gives that day (no other spelling of a date, nothing before 1970).
+pub(crate) fn parse_day_name(name: &str) -> Option<u64> {
+    let b = name.as_bytes();
+    if b.len() != 10 || b[4] != b'_' || b[7] != b'_' {
+        return None;
+    }
+    let num = |s: &str| -> Option<u64> {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (y, m, d) = (num(&name[..4])?, num(&name[5..7])?, num(&name[8..])?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // H. Hinnant's days-from-civil, for years from 1 on.
+    let y = y.checked_sub(u64::from(m <= 2))?;
+    let era = y / 400;
+    let yoe = y % 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let day = (era * 146_097 + doe).checked_sub(719_468)?;
+    // 2026_02_30 would land on a day of March: refuse what does not name itself.
+    (day_name(day) == name).then_some(day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_names_round_trip() {
+        assert_eq!(day_name(0), "1970_01_01");
+        assert_eq!(day_name(1_795_543_261 / 86_400), "2026_11_24");
+        for day in (0..80_000).step_by(7).chain([11_016, 11_017, 11_018]) {
+            assert_eq!(parse_day_name(&day_name(day)), Some(day), "{day}");
+        }
+        for bad in [
+            "2026_02_30",
+            "2026_13_01",
+            "2026_00_10",
+            "2026-11-24",
+            "1969_12_31",
+            "2026_11_2",
+            "+026_11_24",
+            "2026_11_24x",
+            "",
+        ] {
+            assert_eq!(parse_day_name(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn known_dates() {

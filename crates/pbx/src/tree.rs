@@ -1,0 +1,1250 @@
+//! The voip file tree (DESIGN.md section 9, seed 000): the PBX served as files over 9P2000.
+//!
+//! ```text
+//! /                                   all accounts (the operator)
+//! /<domain>/                          the account admin
+//!     cdr/<YYYY_MM_DD>/<epoch>_<from>_<to>.cdr
+//!     call_recordings/
+//!     <user>/                         an extension: nothing above it is reachable
+//!         credential ctl presence
+//!         cdr/ call_recordings/       only the calls it took part in
+//!         ongoing/<from>_<to>/        metadata ctl hep.sock rtp_src.sock rtp_dest.sock
+//!         uacs/<registration>/        metadata
+//! ```
+//!
+//! [`Tree`] is shared by every 9P connection; each connection gets a [`TreeFs`], the
+//! [`ninep::FileTree`] its session calls. Reads of the directory and of live calls come from
+//! the same [`State`] and [`LiveCalls`] the SIP side and the HTTP API use; writes (domains,
+//! users, secrets) and CDR queries go through a [`Backend`], the binary's bridge to the store,
+//! so that a change made here is seen by the HTTP API at once and the other way round.
+//!
+//! Who may do what is decided per attach, never per connection: the session keeps each
+//! attach's root (an extension's own directory, an admin's domain, the operator's `/`) and
+//! walks never leave it; the tree checks the attach's user on every create, remove and write
+//! that changes the directory.
+
+mod auth;
+mod names;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ninep::msg::{DMDIR, QTDIR, QTFILE, Qid, Stat, Tag};
+use ninep::{Attached, DirWriter, FileTree, FsError, Read, Wstat};
+use rand::RngCore;
+
+pub use auth::{AuthFile, NONCE_LIFETIME, Throttle, parse_uname};
+
+use crate::calls::{CallInfo, Command, LiveCalls};
+use crate::cdr::{Cdr, CdrQuery, tree_escape};
+use crate::directory::{Domain, Secret, User, check_domain_name, check_user_name};
+use crate::guard::GuardConfig;
+use crate::registrar::State;
+use crate::time::{day_name, parse_day_name};
+use names::{CallNames, involves};
+
+/// Who an attach is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// Everything: only on the local Unix socket.
+    Operator,
+    /// A domain's account admin.
+    Admin {
+        /// The domain.
+        domain: Arc<str>,
+    },
+    /// One extension.
+    Extension {
+        /// The domain.
+        domain: Arc<str>,
+        /// The user.
+        user: Arc<str>,
+    },
+}
+
+impl Principal {
+    /// The domain, unless the operator.
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            Principal::Operator => None,
+            Principal::Admin { domain } | Principal::Extension { domain, .. } => Some(domain),
+        }
+    }
+
+    /// The user name the session checks mode bits for: `<user>@<domain>`, `admin@<domain>`,
+    /// or `operator` (no `@`, so no extension can be it).
+    pub fn user_name(&self) -> String {
+        match self {
+            Principal::Operator => OPERATOR.to_owned(),
+            Principal::Admin { domain } => format!("admin@{domain}"),
+            Principal::Extension { domain, user } => format!("{user}@{domain}"),
+        }
+    }
+
+    /// The principal a session's user name stands for.
+    fn of_user_name(user: &str) -> Option<Principal> {
+        if user == OPERATOR {
+            Some(Principal::Operator)
+        } else {
+            parse_uname(user)
+        }
+    }
+
+    /// Whether this principal administers `domain` (its admin, or the operator).
+    fn administers(&self, domain: &str) -> bool {
+        match self {
+            Principal::Operator => true,
+            Principal::Admin { domain: d } => &**d == domain,
+            Principal::Extension { .. } => false,
+        }
+    }
+}
+
+/// The user name of the operator.
+const OPERATOR: &str = "operator";
+
+/// What the 9P driver knows of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn {
+    /// The peer's address (`None` on the Unix socket).
+    pub peer: Option<SocketAddr>,
+    /// The local Unix socket (mode 0600): an attach without auth is the operator.
+    pub trusted: bool,
+}
+
+/// The tree's bridge to the store and the call manager, implemented by the binary. Calls
+/// block until done (the binary runs them on the runtime's blocking-aware path).
+pub trait Backend: Send + Sync {
+    /// Creates a domain with default settings; `Exists` when it is there already.
+    fn create_domain(&self, domain: Domain) -> Result<(), FsError>;
+    /// Deletes a domain, its users and their bindings; `NotFound` when it is gone.
+    fn delete_domain(&self, name: &str) -> Result<(), FsError>;
+    /// Creates a user; `Exists` when it is there already, `NotFound` without the domain.
+    fn create_user(&self, domain: &str, user: User) -> Result<(), FsError>;
+    /// Replaces a user's secret; `NotFound` when the user is gone.
+    fn replace_user(&self, domain: &str, user: User) -> Result<(), FsError>;
+    /// Deletes a user and its bindings; `NotFound` when it is gone.
+    fn delete_user(&self, domain: &str, user: &str) -> Result<(), FsError>;
+    /// [`crate::Store::cdr_days`].
+    fn cdr_days(&self, domain: &str, user: Option<&str>) -> Result<Vec<u64>, FsError>;
+    /// [`crate::Store::query_cdrs`].
+    fn cdrs(&self, query: &CdrQuery) -> Result<crate::CdrPage, FsError>;
+    /// A command for the call manager.
+    fn command(&self, command: Command) -> Result<(), FsError>;
+}
+
+/// The clock and randomness the tree is given (it reads neither itself).
+pub trait Env: Send + Sync {
+    /// Now, monotonic.
+    fn now(&self) -> Instant;
+    /// Now, Unix seconds.
+    fn unix(&self) -> u64;
+    /// 16 random bytes (nonces, new users' initial secrets).
+    fn random(&self) -> [u8; 16];
+}
+
+/// The real clock, and a generator seeded from the OS.
+#[derive(Debug)]
+pub struct SystemEnv {
+    rng: Mutex<rand::rngs::StdRng>,
+}
+
+impl Default for SystemEnv {
+    fn default() -> Self {
+        use rand::SeedableRng;
+        Self {
+            rng: Mutex::new(rand::rngs::StdRng::from_os_rng()),
+        }
+    }
+}
+
+impl Env for SystemEnv {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn unix(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+    fn random(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        lock(&self.rng).fill_bytes(&mut b);
+        b
+    }
+}
+
+/// The tree, shared by every connection.
+pub struct Tree {
+    state: Arc<State>,
+    live: LiveCalls,
+    backend: Arc<dyn Backend>,
+    env: Arc<dyn Env>,
+    names: Mutex<CallNames>,
+    throttle: Mutex<Throttle>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree").finish_non_exhaustive()
+    }
+}
+
+impl Tree {
+    /// A tree over the PBX's state and live calls. `guard` sets the thresholds of the auth
+    /// throttle.
+    pub fn new(
+        state: Arc<State>,
+        live: LiveCalls,
+        backend: Arc<dyn Backend>,
+        env: Arc<dyn Env>,
+        guard: GuardConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            live,
+            backend,
+            env,
+            names: Mutex::new(CallNames::default()),
+            throttle: Mutex::new(Throttle::new(guard)),
+        })
+    }
+
+    /// The file tree one connection's session uses.
+    pub fn connection(self: &Arc<Self>) -> TreeFs {
+        TreeFs {
+            tree: Arc::clone(self),
+        }
+    }
+
+    /// (address, uname) pairs blocked now for failed authentications.
+    pub fn blocked(&self) -> usize {
+        lock(&self.throttle).blocked_count(self.env.now())
+    }
+
+    fn domain_ref(&self, name: &str) -> Option<DomainRef> {
+        let directory = self
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = directory.domain(name)?;
+        Some(DomainRef {
+            name: entry.domain.name.as_str().into(),
+            serial: entry.serial,
+        })
+    }
+
+    fn ext_ref(&self, domain: &str, user: &str) -> Option<ExtRef> {
+        let directory = self
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = directory.domain(domain)?;
+        Some(ExtRef {
+            domain: entry.domain.name.as_str().into(),
+            user: user.into(),
+            serial: entry.user_serial(user)?,
+        })
+    }
+
+    fn exists(&self, node: &Node) -> bool {
+        match node {
+            Node::Root => true,
+            Node::Domain(d) => self
+                .domain_ref(&d.name)
+                .is_some_and(|r| r.serial == d.serial),
+            Node::Cdrs(s) | Node::CdrDay(s, _) | Node::CdrFile(s, ..) | Node::Recordings(s) => {
+                match s {
+                    Scope::Domain(d) => self.exists(&Node::Domain(d.clone())),
+                    Scope::Ext(e) => self.ext_alive(e),
+                }
+            }
+            Node::Ext(e)
+            | Node::ExtFile(e, _)
+            | Node::Ongoing(e)
+            | Node::Uacs(e)
+            | Node::Uac(e, ..)
+            | Node::UacMeta(e, ..) => self.ext_alive(e),
+            Node::Call(e, call, _) | Node::CallFile(e, call, _) => {
+                self.ext_alive(e)
+                    && self
+                        .call(call)
+                        .is_some_and(|c| involves(&c, &e.domain, &e.user))
+            }
+        }
+    }
+
+    fn ext_alive(&self, e: &ExtRef) -> bool {
+        self.ext_ref(&e.domain, &e.user)
+            .is_some_and(|r| r.serial == e.serial)
+    }
+
+    fn call(&self, id: &str) -> Option<CallInfo> {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// The live calls of an extension with their names, oldest first.
+    fn calls_of(&self, e: &ExtRef) -> Vec<names::Named> {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        lock(&self.names).sync(&e.domain, &e.user, live.values())
+    }
+
+    /// Every CDR of a scope on one day, in (start, id) order, with its file name.
+    fn cdrs_of_day(&self, scope: &Scope, day: u64) -> Result<Vec<(String, Cdr)>, FsError> {
+        let mut query = CdrQuery::new(scope.domain());
+        query.since = Some(day * DAY);
+        query.until = Some((day + 1) * DAY);
+        query.user = scope.user().map(str::to_owned);
+        query.limit = crate::cdr::CDR_PAGE_MAX;
+        let mut all = Vec::new();
+        loop {
+            let page = self.backend.cdrs(&query)?;
+            all.extend(page.cdrs);
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        Ok(cdr_names(all))
+    }
+
+    fn presence(&self, domain: &str) -> String {
+        let users: Vec<String> = {
+            let directory = self
+                .state
+                .directory
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut users: Vec<String> = directory
+                .domain(domain)
+                .map(|d| d.users.keys().cloned().collect())
+                .unwrap_or_default();
+            users.sort();
+            users
+        };
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for user in users {
+            let mut state = "idle";
+            for call in live.values().filter(|c| involves(c, domain, &user)) {
+                let ringing = call.to == user && matches!(call.state, "trying" | "ringing");
+                state = if ringing && state != "busy" {
+                    "ringing"
+                } else {
+                    "busy"
+                };
+            }
+            out.push_str(&user);
+            out.push(' ');
+            out.push_str(state);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn uacs_of(&self, e: &ExtRef) -> Vec<(String, u64, serde_json::Value)> {
+        let location = self
+            .state
+            .location
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = self.env.unix();
+        let mut out: Vec<(String, u64, serde_json::Value)> = Vec::new();
+        for b in location.bindings(&e.domain, &e.user) {
+            let base = tree_escape(b.contact.strip_prefix("sip:").unwrap_or(&b.contact));
+            let mut name = base.clone();
+            let mut k = 2;
+            while out.iter().any(|(n, ..)| *n == name) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            let key = hash56(&[
+                &e.serial.to_be_bytes(),
+                b.contact.as_bytes(),
+                &b.registered_at.to_be_bytes(),
+            ]);
+            let meta = serde_json::json!({
+                "contact": &*b.contact,
+                "transport": b.flow.transport.to_string(),
+                "host": b.flow.remote.ip().to_string(),
+                "port": b.flow.remote.port(),
+                "agent": &*b.agent,
+                "registered": b.registered_at,
+                "expires": b.expires_at.saturating_sub(now),
+                "outstandingping": b.outstanding_pings,
+            });
+            out.push((name, key, meta));
+        }
+        out
+    }
+
+    fn stat_of(&self, node: &Node) -> Result<Stat<'static>, FsError> {
+        if !self.exists(node) {
+            return Err(FsError::NotFound);
+        }
+        let (name, mode, mtime, uid): (Cow<'static, str>, u32, u64, String) = match node {
+            Node::Root => ("/".into(), DMDIR | 0o777, 0, OPERATOR.into()),
+            Node::Domain(d) => (
+                d.name.to_string().into(),
+                DMDIR | 0o777,
+                0,
+                admin_of(&d.name),
+            ),
+            Node::Cdrs(s) => ("cdr".into(), DMDIR | 0o555, 0, s.owner()),
+            Node::CdrDay(s, day) => (day_name(*day).into(), DMDIR | 0o555, day * DAY, s.owner()),
+            Node::CdrFile(s, day, _, name) => {
+                (name.to_string().into(), 0o444, day * DAY, s.owner())
+            }
+            Node::Recordings(s) => ("call_recordings".into(), DMDIR | 0o555, 0, s.owner()),
+            Node::Ext(e) => (e.user.to_string().into(), DMDIR | 0o555, 0, e.owner()),
+            Node::ExtFile(e, f) => (f.name().into(), f.mode(), 0, e.owner()),
+            Node::Ongoing(e) => ("ongoing".into(), DMDIR | 0o555, 0, e.owner()),
+            Node::Call(e, call, name) => {
+                let start = self.call(call).map_or(0, |c| c.start);
+                (name.to_string().into(), DMDIR | 0o555, start, e.owner())
+            }
+            Node::CallFile(e, call, f) => {
+                let start = self.call(call).map_or(0, |c| c.start);
+                (f.name().into(), f.mode(), start, e.owner())
+            }
+            Node::Uacs(e) => ("uacs".into(), DMDIR | 0o555, 0, e.owner()),
+            Node::Uac(e, name, _) => (name.to_string().into(), DMDIR | 0o555, 0, e.owner()),
+            Node::UacMeta(e, ..) => ("metadata".into(), 0o444, 0, e.owner()),
+        };
+        let gid = node
+            .domain()
+            .map_or_else(|| OPERATOR.to_owned(), str::to_owned);
+        Ok(Stat {
+            qid: node.qid(),
+            mode,
+            atime: clamp32(mtime),
+            mtime: clamp32(mtime),
+            length: 0,
+            name,
+            muid: uid.clone().into(),
+            uid: uid.into(),
+            gid: gid.into(),
+            ..Stat::default()
+        })
+    }
+
+    fn walk(&self, dir: &Node, name: &str) -> Result<Node, FsError> {
+        if !self.exists(dir) {
+            return Err(FsError::NotFound);
+        }
+        let found = match dir {
+            Node::Root => self.domain_ref(name).map(Node::Domain),
+            Node::Domain(d) => match name {
+                "cdr" => Some(Node::Cdrs(Scope::Domain(d.clone()))),
+                "call_recordings" => Some(Node::Recordings(Scope::Domain(d.clone()))),
+                user => self.ext_ref(&d.name, user).map(Node::Ext),
+            },
+            Node::Cdrs(s) => parse_day_name(name)
+                .filter(|day| {
+                    self.backend
+                        .cdr_days(s.domain(), s.user())
+                        .is_ok_and(|days| days.contains(day))
+                })
+                .map(|day| Node::CdrDay(s.clone(), day)),
+            Node::CdrDay(s, day) => self
+                .cdrs_of_day(s, *day)?
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(n, c)| Node::CdrFile(s.clone(), *day, c.id.into(), n.into())),
+            Node::Ext(e) => match name {
+                "cdr" => Some(Node::Cdrs(Scope::Ext(e.clone()))),
+                "call_recordings" => Some(Node::Recordings(Scope::Ext(e.clone()))),
+                "ongoing" => Some(Node::Ongoing(e.clone())),
+                "uacs" => Some(Node::Uacs(e.clone())),
+                other => ExtFile::ALL
+                    .into_iter()
+                    .find(|f| f.name() == other)
+                    .map(|f| Node::ExtFile(e.clone(), f)),
+            },
+            Node::Ongoing(e) => self
+                .calls_of(e)
+                .into_iter()
+                .find(|(_, n)| &**n == name)
+                .map(|(id, n)| Node::Call(e.clone(), id, n)),
+            Node::Call(e, call, _) => CallFile::ALL
+                .into_iter()
+                .find(|f| f.name() == name)
+                .map(|f| Node::CallFile(e.clone(), Arc::clone(call), f)),
+            Node::Uacs(e) => self
+                .uacs_of(e)
+                .into_iter()
+                .find(|(n, ..)| n == name)
+                .map(|(n, key, _)| Node::Uac(e.clone(), n.into(), key)),
+            Node::Uac(e, reg, key) => {
+                (name == "metadata").then(|| Node::UacMeta(e.clone(), Arc::clone(reg), *key))
+            }
+            Node::Recordings(_)
+            | Node::CdrFile(..)
+            | Node::ExtFile(..)
+            | Node::CallFile(..)
+            | Node::UacMeta(..) => return Err(FsError::NotDir),
+        };
+        found.ok_or(FsError::NotFound)
+    }
+
+    fn children(&self, dir: &Node) -> Result<Vec<Node>, FsError> {
+        if !self.exists(dir) {
+            return Err(FsError::NotFound);
+        }
+        Ok(match dir {
+            Node::Root => {
+                let mut names: Vec<String> = {
+                    let directory = self
+                        .state
+                        .directory
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner());
+                    directory.domain_names().map(str::to_owned).collect()
+                };
+                names.sort();
+                names
+                    .iter()
+                    .filter_map(|n| self.domain_ref(n).map(Node::Domain))
+                    .collect()
+            }
+            Node::Domain(d) => {
+                let mut users: Vec<String> = {
+                    let directory = self
+                        .state
+                        .directory
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner());
+                    directory
+                        .domain(&d.name)
+                        .map(|e| e.users.keys().cloned().collect())
+                        .unwrap_or_default()
+                };
+                users.sort();
+                let mut out = vec![
+                    Node::Cdrs(Scope::Domain(d.clone())),
+                    Node::Recordings(Scope::Domain(d.clone())),
+                ];
+                out.extend(
+                    users
+                        .iter()
+                        .filter_map(|u| self.ext_ref(&d.name, u).map(Node::Ext)),
+                );
+                out
+            }
+            Node::Cdrs(s) => self
+                .backend
+                .cdr_days(s.domain(), s.user())?
+                .into_iter()
+                .map(|day| Node::CdrDay(s.clone(), day))
+                .collect(),
+            Node::CdrDay(s, day) => self
+                .cdrs_of_day(s, *day)?
+                .into_iter()
+                .map(|(n, c)| Node::CdrFile(s.clone(), *day, c.id.into(), n.into()))
+                .collect(),
+            Node::Recordings(_) => Vec::new(),
+            Node::Ext(e) => {
+                let mut out: Vec<Node> = ExtFile::ALL
+                    .into_iter()
+                    .map(|f| Node::ExtFile(e.clone(), f))
+                    .collect();
+                out.extend([
+                    Node::Cdrs(Scope::Ext(e.clone())),
+                    Node::Recordings(Scope::Ext(e.clone())),
+                    Node::Ongoing(e.clone()),
+                    Node::Uacs(e.clone()),
+                ]);
+                out
+            }
+            Node::Ongoing(e) => self
+                .calls_of(e)
+                .into_iter()
+                .map(|(id, n)| Node::Call(e.clone(), id, n))
+                .collect(),
+            Node::Call(e, call, _) => CallFile::ALL
+                .into_iter()
+                .map(|f| Node::CallFile(e.clone(), Arc::clone(call), f))
+                .collect(),
+            Node::Uacs(e) => self
+                .uacs_of(e)
+                .into_iter()
+                .map(|(n, key, _)| Node::Uac(e.clone(), n.into(), key))
+                .collect(),
+            Node::Uac(e, reg, key) => vec![Node::UacMeta(e.clone(), Arc::clone(reg), *key)],
+            Node::CdrFile(..) | Node::ExtFile(..) | Node::CallFile(..) | Node::UacMeta(..) => {
+                return Err(FsError::NotDir);
+            }
+        })
+    }
+
+    /// The content of a file read whole at open.
+    fn snapshot(&self, node: &Node) -> Result<Vec<u8>, FsError> {
+        match node {
+            Node::CdrFile(s, day, id, _) => {
+                let cdr = self
+                    .cdrs_of_day(s, *day)?
+                    .into_iter()
+                    .find(|(_, c)| *c.id == **id)
+                    .ok_or(FsError::NotFound)?
+                    .1;
+                let mut json = serde_json::to_vec_pretty(&cdr).map_err(|_| FsError::Io)?;
+                json.push(b'\n');
+                Ok(json)
+            }
+            Node::ExtFile(e, ExtFile::Presence) => Ok(self.presence(&e.domain).into_bytes()),
+            Node::CallFile(_, call, CallFile::Metadata) => {
+                let info = self.call(call).ok_or(FsError::NotFound)?;
+                let mut json =
+                    serde_json::to_vec_pretty(&call_metadata(&info)).map_err(|_| FsError::Io)?;
+                json.push(b'\n');
+                Ok(json)
+            }
+            Node::CallFile(_, call, CallFile::Ctl) => Ok(format!("{call}\n").into_bytes()),
+            Node::UacMeta(e, reg, _) => {
+                let meta = self
+                    .uacs_of(e)
+                    .into_iter()
+                    .find(|(n, ..)| **n == **reg)
+                    .ok_or(FsError::NotFound)?
+                    .2;
+                let mut json = serde_json::to_vec_pretty(&meta).map_err(|_| FsError::Io)?;
+                json.push(b'\n');
+                Ok(json)
+            }
+            _ => Err(FsError::NotSupported),
+        }
+    }
+
+    fn write_file(&self, node: &Node, who: &Principal, data: &[u8]) -> Result<(), FsError> {
+        match node {
+            Node::ExtFile(e, ExtFile::Credential) => {
+                let text = std::str::from_utf8(data).map_err(|_| FsError::BadArg)?;
+                let password = text.strip_suffix('\n').unwrap_or(text);
+                let secret = Secret::from_password(&e.user, &e.domain, password)
+                    .ok_or_else(|| FsError::other("empty secret"))?;
+                self.backend.replace_user(
+                    &e.domain,
+                    User {
+                        name: e.user.to_string(),
+                        secret,
+                    },
+                )?;
+                tracing::info!(domain = %e.domain, user = %e.user, by = %who.user_name(), "credential set over 9P");
+                Ok(())
+            }
+            Node::ExtFile(_, ExtFile::Ctl) => {
+                let text = ctl_text(data)?;
+                Err(FsError::other(format!("unknown ctl message: {text}")))
+            }
+            Node::CallFile(_, call, CallFile::Ctl) => {
+                let text = ctl_text(data)?;
+                let mut words = text.split_whitespace();
+                match (words.next(), words.next(), words.next()) {
+                    (Some("hangup"), reason, None) => self.backend.command(Command::Hangup {
+                        id: call.to_string(),
+                        reason: reason.map(str::to_owned),
+                    }),
+                    _ => Err(FsError::other(format!("unknown ctl message: {text}"))),
+                }
+            }
+            _ => Err(FsError::PermissionDenied),
+        }
+    }
+}
+
+/// One UTC day in seconds.
+const DAY: u64 = 86_400;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn clamp32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn admin_of(domain: &str) -> String {
+    format!("admin@{domain}")
+}
+
+/// A ctl message: UTF-8, one trailing newline dropped, not empty.
+fn ctl_text(data: &[u8]) -> Result<&str, FsError> {
+    let text = std::str::from_utf8(data).map_err(|_| FsError::BadArg)?;
+    let text = text.trim_end_matches('\n').trim();
+    if text.is_empty() {
+        return Err(FsError::BadArg);
+    }
+    Ok(text)
+}
+
+/// FNV-1a over the parts, cut to 56 bits (the low bits of a qid path; the high byte says
+/// which kind of file).
+fn hash56(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h & LOW56
+}
+
+const LOW56: u64 = (1 << 56) - 1;
+
+/// The names of a day's CDR files: `<epoch>_<from>_<to>.cdr`, with `_2`, `_3`... before the
+/// extension for records that would share a name, in (start, id) order.
+fn cdr_names(cdrs: Vec<Cdr>) -> Vec<(String, Cdr)> {
+    let mut out: Vec<(String, Cdr)> = Vec::with_capacity(cdrs.len());
+    for cdr in cdrs {
+        let path = cdr.tree_path();
+        let file = path.rsplit_once('/').map_or(path.as_str(), |(_, f)| f);
+        let stem = file.strip_suffix(".cdr").unwrap_or(file).to_owned();
+        let mut name = format!("{stem}.cdr");
+        let mut k = 2;
+        // Records sharing a name share a start second: look back only that far.
+        while out
+            .iter()
+            .rev()
+            .take_while(|(_, c)| c.start == cdr.start)
+            .any(|(n, _)| *n == name)
+        {
+            name = format!("{stem}_{k}.cdr");
+            k += 1;
+        }
+        out.push((name, cdr));
+    }
+    out
+}
+
+/// The JSON of a call's `metadata` file.
+fn call_metadata(info: &CallInfo) -> serde_json::Value {
+    serde_json::json!({
+        "id": info.id,
+        "domain": info.domain,
+        "from": info.from,
+        "to": info.to,
+        "state": info.state,
+        "start": info.start,
+        "answer": info.answer,
+        "codecs": info.codecs,
+        "media": info.media.map(|(address, caller_port, callee_port)| serde_json::json!({
+            "address": address.to_string(),
+            "caller_port": caller_port,
+            "callee_port": callee_port,
+        })),
+        "sip_call_ids": info.sip_call_ids,
+    })
+}
+
+/// A domain as a node holds it: its name and serial, so that a domain deleted and created
+/// again is another file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRef {
+    name: Arc<str>,
+    serial: u64,
+}
+
+/// An extension as a node holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtRef {
+    domain: Arc<str>,
+    user: Arc<str>,
+    serial: u64,
+}
+
+impl ExtRef {
+    fn owner(&self) -> String {
+        format!("{}@{}", self.user, self.domain)
+    }
+}
+
+/// Whose `cdr/` or `call_recordings/`: the domain's, or one extension's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole domain (admins).
+    Domain(DomainRef),
+    /// The calls one extension took part in.
+    Ext(ExtRef),
+}
+
+impl Scope {
+    fn domain(&self) -> &str {
+        match self {
+            Scope::Domain(d) => &d.name,
+            Scope::Ext(e) => &e.domain,
+        }
+    }
+
+    fn user(&self) -> Option<&str> {
+        match self {
+            Scope::Domain(_) => None,
+            Scope::Ext(e) => Some(&e.user),
+        }
+    }
+
+    fn serial(&self) -> u64 {
+        match self {
+            Scope::Domain(d) => d.serial,
+            Scope::Ext(e) => e.serial,
+        }
+    }
+
+    fn owner(&self) -> String {
+        match self {
+            Scope::Domain(d) => admin_of(&d.name),
+            Scope::Ext(e) => e.owner(),
+        }
+    }
+}
+
+/// The files of an extension's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtFile {
+    /// Write-only: sets the secret.
+    Credential,
+    /// `dial <target>`.
+    Ctl,
+    /// `<user> <idle|ringing|busy>` per extension of the domain.
+    Presence,
+}
+
+impl ExtFile {
+    const ALL: [ExtFile; 3] = [ExtFile::Credential, ExtFile::Ctl, ExtFile::Presence];
+
+    fn name(self) -> &'static str {
+        match self {
+            ExtFile::Credential => "credential",
+            ExtFile::Ctl => "ctl",
+            ExtFile::Presence => "presence",
+        }
+    }
+
+    fn mode(self) -> u32 {
+        match self {
+            ExtFile::Credential => 0o222,
+            ExtFile::Ctl => 0o666,
+            ExtFile::Presence => 0o444,
+        }
+    }
+}
+
+/// The files of a live call's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallFile {
+    /// JSON: parties, state, times, codecs, media addresses.
+    Metadata,
+    /// `hangup [cause]`.
+    Ctl,
+}
+
+impl CallFile {
+    const ALL: [CallFile; 2] = [CallFile::Metadata, CallFile::Ctl];
+
+    fn name(self) -> &'static str {
+        match self {
+            CallFile::Metadata => "metadata",
+            CallFile::Ctl => "ctl",
+        }
+    }
+
+    fn mode(self) -> u32 {
+        match self {
+            CallFile::Metadata => 0o444,
+            CallFile::Ctl => 0o666,
+        }
+    }
+}
+
+/// A file of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// `/`.
+    Root,
+    /// `/<domain>/`.
+    Domain(DomainRef),
+    /// `cdr/`.
+    Cdrs(Scope),
+    /// `cdr/<YYYY_MM_DD>/` (a Unix day number).
+    CdrDay(Scope, u64),
+    /// `cdr/<YYYY_MM_DD>/<name>.cdr`: its day, CDR id and name.
+    CdrFile(Scope, u64, Arc<str>, Arc<str>),
+    /// `call_recordings/`.
+    Recordings(Scope),
+    /// `/<domain>/<user>/`.
+    Ext(ExtRef),
+    /// `credential`, `ctl`, `presence`.
+    ExtFile(ExtRef, ExtFile),
+    /// `ongoing/`.
+    Ongoing(ExtRef),
+    /// `ongoing/<name>/`: the call id and the name.
+    Call(ExtRef, Arc<str>, Arc<str>),
+    /// A file of a call's directory.
+    CallFile(ExtRef, Arc<str>, CallFile),
+    /// `uacs/`.
+    Uacs(ExtRef),
+    /// `uacs/<registration>/`: its name and identity.
+    Uac(ExtRef, Arc<str>, u64),
+    /// `uacs/<registration>/metadata`.
+    UacMeta(ExtRef, Arc<str>, u64),
+}
+
+impl Node {
+    fn domain(&self) -> Option<&str> {
+        match self {
+            Node::Root => None,
+            Node::Domain(d) => Some(&d.name),
+            Node::Cdrs(s) | Node::CdrDay(s, _) | Node::CdrFile(s, ..) | Node::Recordings(s) => {
+                Some(s.domain())
+            }
+            Node::Ext(e)
+            | Node::ExtFile(e, _)
+            | Node::Ongoing(e)
+            | Node::Call(e, ..)
+            | Node::CallFile(e, ..)
+            | Node::Uacs(e)
+            | Node::Uac(e, ..)
+            | Node::UacMeta(e, ..) => Some(&e.domain),
+        }
+    }
+
+    fn is_dir(&self) -> bool {
+        !matches!(
+            self,
+            Node::CdrFile(..) | Node::ExtFile(..) | Node::CallFile(..) | Node::UacMeta(..)
+        )
+    }
+
+    /// The qid: the high byte of the path says which kind of file, the low 56 bits which
+    /// one (a serial of the directory, a hash of a CDR or call id). Never reused: serials
+    /// are never reused and ids are UUIDs.
+    fn qid(&self) -> Qid {
+        let (kind, low): (u64, u64) = match self {
+            Node::Root => (1, 0),
+            Node::Domain(d) => (2, d.serial),
+            Node::Cdrs(s) => (
+                if matches!(s, Scope::Domain(_)) { 3 } else { 4 },
+                s.serial(),
+            ),
+            Node::CdrDay(s, day) => (
+                if matches!(s, Scope::Domain(_)) { 5 } else { 6 },
+                (s.serial() << 20) | (day & 0xf_ffff),
+            ),
+            Node::CdrFile(_, _, id, _) => (7, hash56(&[id.as_bytes()])),
+            Node::Recordings(s) => (
+                if matches!(s, Scope::Domain(_)) { 8 } else { 9 },
+                s.serial(),
+            ),
+            Node::Ext(e) => (10, e.serial),
+            Node::ExtFile(e, f) => (11 + *f as u64, e.serial),
+            Node::Ongoing(e) => (15, e.serial),
+            Node::Call(_, call, _) => (16, hash56(&[call.as_bytes()])),
+            Node::CallFile(_, call, f) => (17 + *f as u64, hash56(&[call.as_bytes()])),
+            Node::Uacs(e) => (25, e.serial),
+            Node::Uac(_, _, key) => (26, *key),
+            Node::UacMeta(_, _, key) => (27, *key),
+        };
+        Qid {
+            ty: if self.is_dir() { QTDIR } else { QTFILE },
+            version: 0,
+            path: (kind << 56) | (low & LOW56),
+        }
+    }
+}
+
+/// One open file: what it is, who opened it, and its state.
+#[derive(Debug)]
+pub struct Handle {
+    node: Node,
+    who: Principal,
+    open: Open,
+}
+
+#[derive(Debug)]
+enum Open {
+    /// A directory (the session reads it).
+    Dir,
+    /// Content taken at open; reads are served from it by offset; no writes.
+    Snapshot(Vec<u8>),
+    /// Writes only (`credential`).
+    WriteOnly,
+    /// A ctl file: writes are commands; a read gives the snapshot taken at open.
+    Ctl(Vec<u8>),
+}
+
+/// One connection's view of the [`Tree`], for its [`ninep::Session`].
+#[derive(Debug)]
+pub struct TreeFs {
+    tree: Arc<Tree>,
+}
+
+impl TreeFs {
+    fn who(user: &str) -> Result<Principal, FsError> {
+        Principal::of_user_name(user).ok_or(FsError::PermissionDenied)
+    }
+
+    fn dir_handle(node: Node, who: Principal) -> (Node, Handle) {
+        let handle = Handle {
+            node: node.clone(),
+            who,
+            open: Open::Dir,
+        };
+        (node, handle)
+    }
+}
+
+fn serve_bytes(content: &[u8], offset: u64, buf: &mut [u8]) -> usize {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(content.len());
+    let n = (content.len() - start).min(buf.len());
+    buf[..n].copy_from_slice(&content[start..start + n]);
+    n
+}
+
+impl FileTree for TreeFs {
+    type Node = Node;
+    type Handle = Handle;
+    type Auth = AuthFile;
+    type Conn = Conn;
+
+    fn auth(&mut self, conn: &Conn, uname: &str, aname: &str) -> Result<(AuthFile, Qid), FsError> {
+        let now = self.tree.env.now();
+        if let Some(peer) = conn.peer
+            && lock(&self.tree.throttle).blocked(now, peer.ip(), uname)
+        {
+            return Err(FsError::other("too many authentication failures"));
+        }
+        let file = auth::begin(uname, aname, now, self.tree.env.random())?;
+        let qid = Qid {
+            ty: ninep::msg::QTAUTH,
+            version: 0,
+            path: (40 << 56) | hash56(&[&self.tree.env.random()]),
+        };
+        Ok((file, qid))
+    }
+
+    fn auth_read(
+        &mut self,
+        auth: &mut AuthFile,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, FsError> {
+        Ok(serve_bytes(auth.challenge().as_bytes(), offset, buf))
+    }
+
+    fn auth_write(
+        &mut self,
+        auth: &mut AuthFile,
+        _offset: u64,
+        data: &[u8],
+    ) -> Result<u32, FsError> {
+        let now = self.tree.env.now();
+        let result = {
+            let directory = self
+                .tree
+                .state
+                .directory
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            auth::answer(auth, &directory, data, now)
+        };
+        match result {
+            Ok(()) => Ok(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+            Err(e) => {
+                tracing::info!(uname = %auth.uname, "9P authentication failed");
+                Err(e)
+            }
+        }
+    }
+
+    fn attach(
+        &mut self,
+        conn: &Conn,
+        auth: Option<&mut AuthFile>,
+        uname: &str,
+        aname: &str,
+    ) -> Result<Attached<Node>, FsError> {
+        if !aname.is_empty() {
+            return Err(FsError::BadAname);
+        }
+        let principal = match auth {
+            None if conn.trusted => Principal::Operator,
+            None => return Err(FsError::AuthRequired),
+            Some(file) if file.verified() && file.uname == uname => file.principal.clone(),
+            Some(_) => return Err(FsError::AuthFailed),
+        };
+        let root = match &principal {
+            Principal::Operator => Node::Root,
+            Principal::Admin { domain } => {
+                Node::Domain(self.tree.domain_ref(domain).ok_or(FsError::NotFound)?)
+            }
+            Principal::Extension { domain, user } => {
+                Node::Ext(self.tree.ext_ref(domain, user).ok_or(FsError::NotFound)?)
+            }
+        };
+        Ok(Attached {
+            root,
+            user: principal.user_name(),
+        })
+    }
+
+    fn qid(&mut self, node: &Node) -> Qid {
+        node.qid()
+    }
+
+    fn stat(&mut self, node: &Node) -> Result<Stat<'_>, FsError> {
+        self.tree.stat_of(node)
+    }
+
+    fn walk1(&mut self, dir: &Node, name: &str) -> Result<Node, FsError> {
+        self.tree.walk(dir, name)
+    }
+
+    fn list(&mut self, dir: &Node, out: &mut DirWriter<'_>) -> Result<(), FsError> {
+        for child in self.tree.children(dir)? {
+            // A child that went away since the listing began is skipped.
+            if let Ok(stat) = self.tree.stat_of(&child) {
+                out.push(&stat).map_err(|_| FsError::Io)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, node: &Node, mode: u8, user: &str) -> Result<Handle, FsError> {
+        let who = Self::who(user)?;
+        if !self.tree.exists(node) {
+            return Err(FsError::NotFound);
+        }
+        let writes = matches!(mode & 3, ninep::msg::OWRITE | ninep::msg::ORDWR);
+        let open = match node {
+            _ if node.is_dir() => Open::Dir,
+            Node::ExtFile(_, ExtFile::Credential) => Open::WriteOnly,
+            Node::ExtFile(_, ExtFile::Ctl) => Open::Ctl(Vec::new()),
+            Node::CallFile(_, _, CallFile::Ctl) => Open::Ctl(self.tree.snapshot(node)?),
+            _ if writes => return Err(FsError::PermissionDenied),
+            _ => Open::Snapshot(self.tree.snapshot(node)?),
+        };
+        Ok(Handle {
+            node: node.clone(),
+            who,
+            open,
+        })
+    }
+
+    fn create(
+        &mut self,
+        dir: &Node,
+        name: &str,
+        perm: u32,
+        _mode: u8,
+        user: &str,
+    ) -> Result<(Node, Handle), FsError> {
+        let who = Self::who(user)?;
+        if !self.tree.exists(dir) {
+            return Err(FsError::NotFound);
+        }
+        if perm & DMDIR == 0 {
+            return Err(FsError::PermissionDenied);
+        }
+        match dir {
+            Node::Root => {
+                if who != Principal::Operator {
+                    return Err(FsError::PermissionDenied);
+                }
+                let name = check_domain_name(name).map_err(|e| FsError::other(e.to_string()))?;
+                self.tree.backend.create_domain(Domain::new(&name))?;
+                let node = self.tree.domain_ref(&name).map(Node::Domain);
+                node.map(|n| Self::dir_handle(n, who)).ok_or(FsError::Io)
+            }
+            Node::Domain(d) => {
+                if !who.administers(&d.name) {
+                    return Err(FsError::PermissionDenied);
+                }
+                check_user_name(name).map_err(|e| FsError::other(e.to_string()))?;
+                if self.tree.ext_ref(&d.name, name).is_some() {
+                    return Err(FsError::Exists);
+                }
+                // Nobody can register until `credential` is written: the first secret is
+                // random and never shown.
+                let random = sip::digest::hex(&self.tree.env.random());
+                let secret = Secret::from_password(name, &d.name, &random).ok_or(FsError::Io)?;
+                self.tree.backend.create_user(
+                    &d.name,
+                    User {
+                        name: name.to_owned(),
+                        secret,
+                    },
+                )?;
+                let node = self.tree.ext_ref(&d.name, name).map(Node::Ext);
+                node.map(|n| Self::dir_handle(n, who)).ok_or(FsError::Io)
+            }
+            _ => Err(FsError::PermissionDenied),
+        }
+    }
+
+    fn read(
+        &mut self,
+        handle: &mut Handle,
+        _tag: Tag,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<Read, FsError> {
+        match &handle.open {
+            Open::Snapshot(content) | Open::Ctl(content) => {
+                Ok(Read::Ready(serve_bytes(content, offset, buf)))
+            }
+            Open::WriteOnly => Err(FsError::PermissionDenied),
+            Open::Dir => Err(FsError::IsDir),
+        }
+    }
+
+    fn write(&mut self, handle: &mut Handle, _offset: u64, data: &[u8]) -> Result<u32, FsError> {
+        match handle.open {
+            Open::WriteOnly | Open::Ctl(_) => {
+                self.tree.write_file(&handle.node, &handle.who, data)?;
+                Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
+            }
+            Open::Snapshot(_) | Open::Dir => Err(FsError::PermissionDenied),
+        }
+    }
+
+    fn remove(&mut self, node: &Node, user: &str) -> Result<(), FsError> {
+        let who = Self::who(user)?;
+        if !self.tree.exists(node) {
+            return Err(FsError::NotFound);
+        }
+        match node {
+            Node::Domain(d) if who == Principal::Operator => {
+                self.tree.backend.delete_domain(&d.name)
+            }
+            Node::Ext(e) if who.administers(&e.domain) => {
+                if !self.tree.calls_of(e).is_empty() {
+                    return Err(FsError::Busy);
+                }
+                self.tree.backend.delete_user(&e.domain, &e.user)
+            }
+            _ => Err(FsError::PermissionDenied),
+        }
+    }
+
+    fn wstat(&mut self, node: &Node, changes: &Wstat<'_>, _user: &str) -> Result<(), FsError> {
+        let _ = node;
+        if changes.is_empty() {
+            // A request to commit the file: everything is committed already.
+            Ok(())
+        } else {
+            Err(FsError::PermissionDenied)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The 9P tree's bridge to the store and the call manager ([`pbx::tree::Backend`]).
+//!
+//! The tree is synchronous (its 9P session is sans-IO); the store is async. Each call runs the
+//! store's future to completion with `block_in_place`, on the connection's own runtime worker,
+//! which tokio replaces for the other tasks meanwhile. Directory writes go through the same
+//! [`api::DirectoryWriter`] as the HTTP API, so the two views change the directory in one
+//! order and each sees the other's changes at once.
+
+use std::sync::Arc;
+
+use ninep::FsError;
+use pbx::calls::Command;
+use pbx::{CdrPage, CdrQuery, Domain, Store, StoreError, User};
+
+/// The binary's [`pbx::tree::Backend`].
+pub struct StoreBackend<S: Store> {
+    pub writer: api::DirectoryWriter<S>,
+    pub store: Arc<S>,
+    pub commands: tokio::sync::mpsc::Sender<Command>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl<S: Store> StoreBackend<S> {
+    fn block<T>(&self, fut: impl Future<Output = Result<T, StoreError>>) -> Result<T, FsError> {
+        tokio::task::block_in_place(|| self.runtime.block_on(fut)).map_err(|e| {
+            tracing::warn!(error = %e, "store refused a 9P request");
+            FsError::Io
+        })
+    }
+}
+
+impl<S: Store> pbx::tree::Backend for StoreBackend<S> {
+    fn create_domain(&self, domain: Domain) -> Result<(), FsError> {
+        if self.block(self.writer.create_domain(domain))? {
+            Ok(())
+        } else {
+            Err(FsError::Exists)
+        }
+    }
+
+    fn delete_domain(&self, name: &str) -> Result<(), FsError> {
+        if self.block(self.writer.delete_domain(name))? {
+            Ok(())
+        } else {
+            Err(FsError::NotFound)
+        }
+    }
+
+    fn create_user(&self, domain: &str, user: User) -> Result<(), FsError> {
+        match self.block(self.writer.create_user(domain, user))? {
+            Some(true) => Ok(()),
+            Some(false) => Err(FsError::Exists),
+            None => Err(FsError::NotFound),
+        }
+    }
+
+    fn replace_user(&self, domain: &str, user: User) -> Result<(), FsError> {
+        match self.block(self.writer.replace_user(domain, user))? {
+            Some(true) => Ok(()),
+            Some(false) | None => Err(FsError::NotFound),
+        }
+    }
+
+    fn delete_user(&self, domain: &str, user: &str) -> Result<(), FsError> {
+        if self.block(self.writer.delete_user(domain, user))? {
+            Ok(())
+        } else {
+            Err(FsError::NotFound)
+        }
+    }
+
+    fn cdr_days(&self, domain: &str, user: Option<&str>) -> Result<Vec<u64>, FsError> {
+        self.block(self.store.cdr_days(domain, user))
+    }
+
+    fn cdrs(&self, query: &CdrQuery) -> Result<CdrPage, FsError> {
+        self.block(self.store.query_cdrs(query))
+    }
+
+    fn command(&self, command: Command) -> Result<(), FsError> {
+        // The call manager takes commands from a bounded queue: full means busy, not a wait.
+        self.commands
+            .try_send(command)
+            .map_err(|_| FsError::other("call manager busy: try again"))
+    }
+}
