@@ -281,9 +281,13 @@ impl<F: FileTree> Session<F> {
         }
     }
 
-    /// One decoded message.
+    /// One decoded message (over msize, it gets Rerror as [`Session::handle`] gives it).
     pub fn handle_message(&mut self, fs: &mut F, msg: &Message<'_>) {
         let tag = msg.tag;
+        if msg.encoded_len() > self.msize as usize {
+            self.error(tag, ename::TOO_BIG);
+            return;
+        }
         if !msg.body.is_request() {
             self.error(tag, ename::NOT_REQUEST);
             return;

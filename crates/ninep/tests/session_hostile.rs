@@ -41,6 +41,32 @@ fn an_oversized_message_gets_rerror() {
 }
 
 #[test]
+fn an_oversized_decoded_message_gets_rerror_too() {
+    let mut h = Harness::attached();
+    let data = vec![0u8; 9000];
+    let msg = Message::new(
+        Tag(5),
+        Fcall::Twrite {
+            fid: Fid(0),
+            offset: 0,
+            data: &data,
+        },
+    );
+    h.session.handle_message(&mut h.tree, &msg);
+    let r = h.drain();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].tag, &r[0].body),
+        (
+            Tag(5),
+            &Fcall::Rerror {
+                ename: ename::TOO_BIG
+            }
+        )
+    );
+}
+
+#[test]
 fn a_truncated_message_gets_rerror_with_its_tag() {
     let mut h = Harness::attached();
     let bytes = Message::new(
