@@ -1146,11 +1146,23 @@ pub async fn cdr_days_listed<H: Harness>(h: &H) -> Outcome {
             vec![3, 7, 20_000],
             "domain case"
         );
-        ensure_eq!(s.cdr_days(D, Some("1000")).await?, vec![3, 7], "from or to 1000");
+        ensure_eq!(
+            s.cdr_days(D, Some("1000")).await?,
+            vec![3, 7],
+            "from or to 1000"
+        );
         ensure_eq!(s.cdr_days(D, Some("1001")).await?, vec![3, 20_000], "1001");
-        ensure_eq!(s.cdr_days(D, Some("9999")).await?, Vec::<u64>::new(), "nobody");
+        ensure_eq!(
+            s.cdr_days(D, Some("9999")).await?,
+            Vec::<u64>::new(),
+            "nobody"
+        );
         ensure_eq!(s.cdr_days("other.example", None).await?, vec![5], "other");
-        ensure_eq!(s.cdr_days("none.example", None).await?, Vec::<u64>::new(), "none");
+        ensure_eq!(
+            s.cdr_days("none.example", None).await?,
+            Vec::<u64>::new(),
+            "none"
+        );
         Ok(())
     })
     .await
