@@ -333,7 +333,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
                 commands: commands_tx,
                 runtime: tokio::runtime::Handle::current(),
             }),
-            std::sync::Arc::new(pbx::tree::SystemEnv::default()),
+            std::sync::Arc::new(tree_backend::SystemEnv::default()),
             c.guard.config()?,
         );
         let ninep = net::ninep::serve(

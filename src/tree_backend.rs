@@ -12,6 +12,40 @@ use ninep::FsError;
 use pbx::calls::Command;
 use pbx::{CdrPage, CdrQuery, Domain, Store, StoreError, User};
 
+/// The real clock and a generator seeded from the OS, for the tree ([`pbx::tree::Env`]).
+pub struct SystemEnv {
+    rng: std::sync::Mutex<rand::rngs::StdRng>,
+}
+
+impl Default for SystemEnv {
+    fn default() -> Self {
+        use rand::SeedableRng;
+        Self {
+            rng: std::sync::Mutex::new(rand::rngs::StdRng::from_os_rng()),
+        }
+    }
+}
+
+impl pbx::tree::Env for SystemEnv {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    fn unix(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+    fn random(&self) -> [u8; 16] {
+        use rand::RngCore;
+        let mut b = [0u8; 16];
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fill_bytes(&mut b);
+        b
+    }
+}
+
 /// The binary's [`pbx::tree::Backend`].
 pub struct StoreBackend<S: Store> {
     pub writer: api::DirectoryWriter<S>,

@@ -33,7 +33,6 @@ use std::time::Instant;
 
 use ninep::msg::{DMDIR, QTDIR, QTFILE, Qid, Stat, Tag};
 use ninep::{Attached, DirWriter, FileTree, FsError, Read, Wstat};
-use rand::RngCore;
 
 pub use auth::{AuthFile, NONCE_LIFETIME, Throttle, parse_uname};
 
@@ -135,7 +134,8 @@ pub trait Backend: Send + Sync {
     fn command(&self, command: Command) -> Result<(), FsError>;
 }
 
-/// The clock and randomness the tree is given (it reads neither itself).
+/// The clock and randomness the tree is given (it reads neither itself; the binary's
+/// implementation is the real clock and a generator seeded from the OS).
 pub trait Env: Send + Sync {
     /// Now, monotonic.
     fn now(&self) -> Instant;
@@ -143,37 +143,6 @@ pub trait Env: Send + Sync {
     fn unix(&self) -> u64;
     /// 16 random bytes (nonces, new users' initial secrets).
     fn random(&self) -> [u8; 16];
-}
-
-/// The real clock, and a generator seeded from the OS.
-#[derive(Debug)]
-pub struct SystemEnv {
-    rng: Mutex<rand::rngs::StdRng>,
-}
-
-impl Default for SystemEnv {
-    fn default() -> Self {
-        use rand::SeedableRng;
-        Self {
-            rng: Mutex::new(rand::rngs::StdRng::from_os_rng()),
-        }
-    }
-}
-
-impl Env for SystemEnv {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn unix(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-    fn random(&self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        lock(&self.rng).fill_bytes(&mut b);
-        b
-    }
 }
 
 /// The tree, shared by every connection.
