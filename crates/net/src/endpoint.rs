@@ -41,7 +41,7 @@ pub struct Apps {
     /// Where call events go: the CDR writer, then webhooks. Bounded; what it refuses waits
     /// in the endpoint (see [`CALL_BACKLOG`]) and new calls get 503 while it is full.
     pub call_events: mpsc::Sender<CallEvent>,
-    /// Commands from the HTTP API (hang up a call).
+    /// Commands from the HTTP API and the 9P tree (hang up a call, place one).
     pub commands: mpsc::Receiver<Command>,
 }
 
@@ -224,6 +224,17 @@ impl Endpoint {
                 Some(cmd) = commands.recv() => match cmd {
                     Command::Hangup { id, reason } => {
                         self.apps.calls.hangup(Instant::now(), &id, reason.as_deref());
+                        self.drain().await;
+                    }
+                    Command::Dial { id, domain, user, target, reply } => {
+                        // Like a new INVITE: refused while the CDR writer is this far behind.
+                        let outcome = if self.backlog.len() >= CALL_BACKLOG {
+                            Err("busy: try again".to_owned())
+                        } else {
+                            self.apps.calls.dial(Instant::now(), &id, &domain, &user, &target)
+                        };
+                        // Answered once; the asker may have given up (never blocks).
+                        let _ = reply.try_send(outcome);
                         self.drain().await;
                     }
                 },

@@ -13,6 +13,7 @@
 //! comes from the RNG it is given.
 
 mod call;
+mod dial;
 mod record;
 mod sdp_glue;
 #[cfg(test)]
@@ -130,8 +131,12 @@ pub struct CallInfo {
     pub sip_call_ids: Vec<String>,
 }
 
-/// A command for the call manager from the HTTP API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the call manager answers a [`Command::Dial`], once: `Ok(())` when the call is
+/// admitted (and already in [`LiveCalls`]), `Err(reason)` when it is refused at once.
+pub type DialReply = std::sync::mpsc::SyncSender<Result<(), String>>;
+
+/// A command for the call manager from the HTTP API or the 9P tree.
+#[derive(Debug, Clone)]
 pub enum Command {
     /// Hang up the call with this id (`POST /call/{id}/hangup`): BYE both legs, or a final
     /// answer to the caller while it rings (486 for `busy`, else 480).
@@ -140,6 +145,24 @@ pub enum Command {
         id: String,
         /// `busy`, or another reason.
         reason: Option<String>,
+    },
+    /// Place a call from an extension (the 9P `ctl` "dial <target>"): the extension's own
+    /// registered phones ring first; when one answers, the target is called; when the target
+    /// answers, the two are connected through the relay like any call.
+    Dial {
+        /// The new call's id, chosen by the caller of the command (a UUID, as text).
+        id: String,
+        /// The domain.
+        domain: String,
+        /// The extension whose phones ring first (it is the call's `from`).
+        user: String,
+        /// The dialled user of the same domain (the call's `to`).
+        target: String,
+        /// Answered once: `Ok(())` when the call is admitted and already in `LiveCalls` (so a
+        /// reader of LiveCalls sees it right after), or `Err(reason)` when it is refused at
+        /// once (unknown user or target, extension not registered, over max_calls, shutting
+        /// down).
+        reply: DialReply,
     },
 }
 
@@ -175,6 +198,8 @@ pub struct Inbound {
 enum Purpose {
     /// The INVITE to fork `index` of the call.
     Fork(usize),
+    /// The INVITE to the extension's phone `index` in a call placed by the PBX.
+    DialFork(usize),
     /// A request relayed from `from` (its server transaction `server`) to the other leg.
     Relay {
         from: Side,
@@ -307,6 +332,7 @@ impl Calls {
         let id = self.new_call_id();
         let tag = self.token();
         let unix = self.unix(now);
+        let inbound_key = inbound.key.clone();
         let mut call = Call::new(idx, id, caller, inbound, tag, unix);
         call.sdp = [
             sdp_glue::LegSdp::new(self.rng.random::<u32>().into()),
@@ -314,14 +340,14 @@ impl Calls {
         ];
         self.dialogs
             .insert((call.a.call_id.clone(), call.a.tag.clone()), (idx, Side::A));
-        self.invites.insert(call.a.key.clone(), idx);
+        self.invites.insert(inbound_key, idx);
         self.emit(CallEvent::New(note(&call, unix)));
         let trying = self.to_caller(&call, StatusCode::TRYING, None);
-        self.respond(&call.a.key, trying);
+        self.respond_caller(&call, trying);
         let refusal = if self.draining || self.calls.len() >= self.config.max_calls {
             Err((StatusCode::SERVICE_UNAVAILABLE, None))
         } else {
-            self.admit(now, idx, &mut call)
+            self.admit(now, &mut call)
         };
         match refusal {
             Ok(()) => {}
@@ -330,7 +356,7 @@ impl Calls {
                 if let Some((name, value)) = extra {
                     resp.head.headers.push(name, value);
                 }
-                self.respond(&call.a.key, resp);
+                self.respond_caller(&call, resp);
                 self.end(now, &mut call, status.code(), reason_of(status), "system");
             }
         }
@@ -341,7 +367,6 @@ impl Calls {
     fn admit(
         &mut self,
         now: Instant,
-        idx: u64,
         call: &mut Call,
     ) -> Result<(), (StatusCode, Option<(HeaderName, String)>)> {
         let req = call.a.invite.clone();
@@ -375,28 +400,9 @@ impl Calls {
         if req.uri.sip().and_then(|u| u.user.as_deref()).is_none() {
             return Err((StatusCode::NOT_FOUND, None));
         }
-        let targets: Vec<(String, Flow)> = {
-            let dir = self
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            if dir.user(&call.domain, &call.to).is_none() {
-                return Err((StatusCode::NOT_FOUND, None));
-            }
-            let loc = self
-                .state
-                .location
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            loc.bindings(&call.domain, &call.to)
-                .iter()
-                .map(|b| (b.contact.to_string(), b.flow.clone()))
-                .collect()
-        };
-        if targets.is_empty() {
-            return Err((StatusCode::TEMPORARILY_UNAVAILABLE, None));
-        }
+        let targets = self
+            .targets(&call.domain, &call.to)
+            .map_err(|s| (s, None))?;
         let Some(a_dialog) = sip::dialog::Dialog::uas(&req, &call.a.tag) else {
             return Err((StatusCode::BAD_REQUEST, None));
         };
@@ -408,6 +414,61 @@ impl Calls {
             Some(body) => Some(sdp_glue::parse(body).map_err(|s| (s, None))?),
             None => None,
         };
+        let media = self.open_media(call, &targets).map_err(|s| (s, None))?;
+        let mut b_body = None;
+        if let Some(offer) = offer {
+            self.learn_remote(call, Side::A, &offer);
+            b_body = Some(sdp_glue::rewrite(
+                &mut call.sdp[Side::B.index()],
+                &offer,
+                media.address,
+                media.b_port,
+            ));
+            call.offer = Some((Side::A, offer));
+        }
+        let max_forwards = req.head.max_forwards.unwrap_or(70).saturating_sub(1);
+        self.send_forks(call, targets, max_forwards, b_body);
+        if call.forks.is_empty() {
+            return Err((StatusCode::TEMPORARILY_UNAVAILABLE, None));
+        }
+        call.no_answer_at = Some(now + self.config.no_answer_timeout);
+        Ok(())
+    }
+
+    /// The registered contacts of `user`, to call: 404 when there is no such user, 480 when
+    /// it has no phone registered.
+    fn targets(&self, domain: &str, user: &str) -> Result<Vec<(String, Flow)>, StatusCode> {
+        let dir = self
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        if dir.user(domain, user).is_none() {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        let loc = self
+            .state
+            .location
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let targets: Vec<(String, Flow)> = loc
+            .bindings(domain, user)
+            .iter()
+            .map(|b| (b.contact.to_string(), b.flow.clone()))
+            .collect();
+        if targets.is_empty() {
+            return Err(StatusCode::TEMPORARILY_UNAVAILABLE);
+        }
+        Ok(targets)
+    }
+
+    /// Opens the call's relay session, leg A toward `call.a.flow`, leg B toward the family of
+    /// the first of `targets` (forks of mixed families share it); 503 when the relay has none.
+    fn open_media(
+        &mut self,
+        call: &mut Call,
+        targets: &[(String, Flow)],
+    ) -> Result<MediaPorts, StatusCode> {
         let latching = {
             let dir = self
                 .state
@@ -421,18 +482,16 @@ impl Calls {
             Latching::Strict => media::LatchPolicy::Strict,
             Latching::Any => media::LatchPolicy::Any,
         };
+        let b_ip = targets
+            .first()
+            .map_or(call.a.flow.remote.ip(), |t| t.1.remote.ip());
         let opened = self.media.open(
             media::SessionOptions::new()
                 .with_family(
                     media::Leg::A,
                     media::AddressFamily::of(call.a.flow.remote.ip()),
                 )
-                // The callee's phones: the family of the first contact (forks of mixed
-                // families share it).
-                .with_family(
-                    media::Leg::B,
-                    media::AddressFamily::of(targets[0].1.remote.ip()),
-                )
+                .with_family(media::Leg::B, media::AddressFamily::of(b_ip))
                 .with_policy(media::Leg::A, policy)
                 .with_policy(media::Leg::B, policy)
                 .with_correlation(call.a.call_id.as_str()),
@@ -441,7 +500,7 @@ impl Calls {
             Ok(info) => info,
             Err(e) => {
                 tracing::warn!(error = %e, "no media session for a call");
-                return Err((StatusCode::SERVICE_UNAVAILABLE, None));
+                return Err(StatusCode::SERVICE_UNAVAILABLE);
             }
         };
         let media = MediaPorts {
@@ -451,25 +510,25 @@ impl Calls {
             b_port: info.legs[1].rtp.port(),
         };
         call.media = Some(media);
-        let mut b_body = None;
-        if let Some(offer) = offer {
-            self.learn_remote(call, Side::A, &offer);
-            b_body = Some(sdp_glue::rewrite(
-                &mut call.sdp[Side::B.index()],
-                &offer,
-                media.address,
-                media.b_port,
-            ));
-            call.offer = Some((Side::A, offer));
-        }
+        Ok(media)
+    }
+
+    /// Sends our INVITE (with `body`, the offer rewritten for leg B, if any) to each of the
+    /// callee's contacts.
+    fn send_forks(
+        &mut self,
+        call: &mut Call,
+        targets: Vec<(String, Flow)>,
+        max_forwards: u8,
+        body: Option<bytes::Bytes>,
+    ) {
         call.b_call_id = self.token() + &self.token();
         call.b_tag = self.token();
-        let max_forwards = req.head.max_forwards.unwrap_or(70).saturating_sub(1);
         for (contact, flow) in targets {
             let Some(uri) = Uri::parse(&contact) else {
                 continue;
             };
-            let request = self.fork_invite(call, uri, &flow, max_forwards, b_body.clone());
+            let request = self.fork_invite(call, uri, &flow, max_forwards, body.clone());
             let Some(key) = TransactionKey::client_for_request(&request) else {
                 continue;
             };
@@ -481,15 +540,10 @@ impl Calls {
                 cancel_pending: false,
                 live: true,
             });
-            self.clients.insert(key, (idx, Purpose::Fork(index)));
+            self.clients.insert(key, (call.idx, Purpose::Fork(index)));
             self.actions
                 .push_back(Action::Request { request, to: flow });
         }
-        if call.forks.is_empty() {
-            return Err((StatusCode::TEMPORARILY_UNAVAILABLE, None));
-        }
-        call.no_answer_at = Some(now + self.config.no_answer_timeout);
-        Ok(())
     }
 
     /// Our INVITE to one contact of the callee.
@@ -506,7 +560,10 @@ impl Calls {
         let mut from_uri = SipUri::new(domain_host.clone());
         from_uri.user = Some(call.from.clone());
         let mut from = NameAddr::new(Uri::Sip(from_uri));
-        from.display = a.from.display.clone();
+        // In a call placed by the PBX, the A leg's INVITE is ours and names the target.
+        if call.dial.is_none() {
+            from.display = a.from.display.clone();
+        }
         from.params.set("tag", Some(call.b_tag.clone()));
         let mut to_uri = SipUri::new(domain_host);
         to_uri.user = Some(call.to.clone());
@@ -720,6 +777,11 @@ impl Calls {
             Purpose::Fork(index) => {
                 self.with_call(idx, |this, call| this.fork_event(now, call, index, event));
             }
+            Purpose::DialFork(index) => {
+                self.with_call(idx, |this, call| {
+                    this.dial_fork_event(now, call, index, event);
+                });
+            }
             Purpose::Relay {
                 from,
                 server,
@@ -759,6 +821,11 @@ impl Calls {
                 if call.phase != call::Phase::Setup {
                     return;
                 }
+                if call.dial.is_some() {
+                    // The extension already answered and waits for our ACK: nothing to relay.
+                    self.ringing(now, call);
+                    return;
+                }
                 // 180 and 183 reach the caller; early media SDP goes with them when the
                 // offer was the caller's.
                 let mut body = None;
@@ -791,12 +858,8 @@ impl Calls {
                 } else {
                     reason_of(status)
                 };
-                self.respond(&call.a.key.clone(), out);
-                if !call.ringing {
-                    call.ringing = true;
-                    let unix = self.unix(now);
-                    self.emit(CallEvent::Ringing(note(call, unix)));
-                }
+                self.respond_caller(call, out);
+                self.ringing(now, call);
             }
             ClientEvent::Final(resp) | ClientEvent::AdditionalSuccess(resp)
                 if resp.status.is_success() =>
@@ -846,7 +909,7 @@ impl Calls {
             return;
         }
         if call.winner.is_some() || call.phase != call::Phase::Setup {
-            self.ack_and_bye(call, index, &resp);
+            self.ack_and_bye(call, Side::B, index, &resp);
             return;
         }
         fork.state = call::ForkState::Answered;
@@ -858,6 +921,9 @@ impl Calls {
         );
         // The other forks stop ringing.
         self.cancel_forks(call, Some(index));
+        if call.dial.is_some() {
+            return self.target_answered(now, call, &resp);
+        }
 
         // Offer/answer: the 2xx answers the caller's offer, or makes the offer (late offer).
         let media = call.media;
@@ -904,7 +970,7 @@ impl Calls {
         let mut ok = self.to_caller(call, StatusCode::OK, body);
         self.session_timer(now, call, &resp, &mut ok);
         let cseq = call.a.invite.head.cseq.seq;
-        self.respond(&call.a.key.clone(), ok.clone());
+        self.respond_caller(call, ok.clone());
         call.retransmit[Side::A.index()] =
             Some(call::Retransmit::new(ok, cseq, now, self.config.t1));
         call.ack_owed = Some(call::AckOwed {
@@ -912,7 +978,7 @@ impl Calls {
             cseq: resp.head.cseq.seq,
         });
         call.phase = call::Phase::Answered;
-        self.invites.remove(&call.a.key);
+        self.forget_invite(call);
         let unix = self.unix(now);
         call.answer = Some(unix);
         self.emit(CallEvent::Answered(note(call, unix)));
@@ -921,8 +987,8 @@ impl Calls {
     /// ACKs and then BYEs the 2xx of fork `index`, which did not win the call.
     //= https://www.rfc-editor.org/rfc/rfc3261#section-16.7
     //# [a UAC receiving several 2xx] MUST ACK each and SHOULD then send a BYE
-    fn ack_and_bye(&mut self, call: &mut Call, index: usize, resp: &Response) {
-        let Some(fork) = call.forks.get_mut(index) else {
+    fn ack_and_bye(&mut self, call: &mut Call, side: Side, index: usize, resp: &Response) {
+        let Some(fork) = call.fork_mut(side, index) else {
             return;
         };
         let Some(mut dialog) = sip::dialog::Dialog::uac(&fork.request, resp) else {
@@ -943,7 +1009,7 @@ impl Calls {
     fn refuse_answer(&mut self, now: Instant, call: &mut Call, status: StatusCode) {
         self.ack_winner(call, None);
         let resp = self.to_caller(call, status, None);
-        self.respond(&call.a.key.clone(), resp);
+        self.respond_caller(call, resp);
         self.hang_up(now, call, status.code(), &reason_of(status), "system", None);
     }
 
@@ -1019,34 +1085,12 @@ impl Calls {
         // The best of the forks' answers (RFC 3261 section 16.7): a 6xx, else busy, else the
         // lowest 4xx, else what the rest say; timeouts and transport failures mean nobody
         // could be reached.
-        let statuses: Vec<StatusCode> = call
-            .forks
-            .iter()
-            .filter_map(|f| match f.state {
-                call::ForkState::Failed(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        let best = statuses
-            .iter()
-            .copied()
-            .find(|s| s.code() >= 600)
-            .or_else(|| statuses.iter().copied().find(|s| s.code() == 486))
-            .or_else(|| {
-                statuses
-                    .iter()
-                    .copied()
-                    .filter(|s| {
-                        (400..500).contains(&s.code())
-                            && s.code() != 408
-                            && s.code() != 401
-                            && s.code() != 407
-                    })
-                    .min_by_key(|s| s.code())
-            })
-            .unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
+        let best = best_failure(&call.forks);
+        if call.dial.is_some() {
+            return self.dial_abort(now, call, best.code(), reason_of(best), "callee");
+        }
         let resp = self.to_caller(call, best, None);
-        self.respond(&call.a.key.clone(), resp);
+        self.respond_caller(call, resp);
         self.end(now, call, best.code(), reason_of(best), "callee");
     }
 
@@ -1055,36 +1099,23 @@ impl Calls {
         if call.phase != call::Phase::Setup {
             return;
         }
+        if call.dial.is_some() {
+            // The extension hung up before the target answered: its 2xx is ACKed, not BYEd.
+            self.cancel_forks(call, None);
+            self.cancel_dial_forks(call, None);
+            self.ack_extension(call, None);
+            self.end(now, call, 487, "Request Terminated".into(), "caller");
+            return;
+        }
         let resp = self.to_caller(call, StatusCode::REQUEST_TERMINATED, None);
-        self.respond(&call.a.key.clone(), resp);
+        self.respond_caller(call, resp);
         self.cancel_forks(call, None);
         self.end(now, call, 487, "Request Terminated".into(), "caller");
     }
 
     /// CANCELs every fork still ringing except `keep`.
     fn cancel_forks(&mut self, call: &mut Call, keep: Option<usize>) {
-        let mut cancels = Vec::new();
-        for (i, fork) in call.forks.iter_mut().enumerate() {
-            if Some(i) == keep {
-                continue;
-            }
-            match fork.state {
-                call::ForkState::Early => {
-                    cancels.push((cancel_for(&fork.request), fork.flow.clone()));
-                    fork.state = call::ForkState::Failed(StatusCode::REQUEST_TERMINATED);
-                }
-                //= https://www.rfc-editor.org/rfc/rfc3261#section-9.1
-                //# If no provisional response has been received, the CANCEL request MUST
-                //# NOT be sent; rather, the client MUST wait for the arrival of a
-                //# provisional response before sending the request.
-                call::ForkState::Calling => {
-                    fork.cancel_pending = true;
-                    fork.state = call::ForkState::Failed(StatusCode::REQUEST_TERMINATED);
-                }
-                _ => {}
-            }
-        }
-        for (cancel, flow) in cancels {
+        for (cancel, flow) in cancel_list(&mut call.forks, keep) {
             self.send_request(call.idx, cancel, flow, Purpose::Ours);
         }
     }
@@ -1376,16 +1407,22 @@ impl Calls {
                         to: leg.flow.clone(),
                     });
                 }
-            } else if side == Side::B
-                && let Some(index) = call.forks.iter().position(|f| {
-                    // The forks share Call-ID, From tag and CSeq: the branch tells them apart.
-                    f.request.head.top_via().and_then(|v| v.branch())
-                        == resp.head.top_via().and_then(|v| v.branch())
-                })
-                && call.winner != Some(index)
-            {
-                // A losing fork's 2xx after its transaction ended.
-                this.ack_and_bye(call, index, resp);
+            } else {
+                let (forks, winner) = match (side, call.dial.as_ref()) {
+                    (Side::B, _) => (&call.forks, call.winner),
+                    (Side::A, Some(dial)) => (&dial.forks, dial.winner),
+                    (Side::A, None) => return,
+                };
+                // The forks share Call-ID, From tag and CSeq: the branch tells them apart.
+                let branch = resp.head.top_via().and_then(|v| v.branch());
+                if let Some(index) = forks
+                    .iter()
+                    .position(|f| f.request.head.top_via().and_then(|v| v.branch()) == branch)
+                    && winner != Some(index)
+                {
+                    // A losing fork's 2xx after its transaction ended.
+                    this.ack_and_bye(call, side, index, resp);
+                }
             }
         });
     }
@@ -1406,8 +1443,14 @@ impl Calls {
     fn on_timer(&mut self, now: Instant, call: &mut Call) {
         if call.phase == call::Phase::Setup && call.no_answer_at.is_some_and(|t| t <= now) {
             call.no_answer_at = None;
+            if call.dial.is_some() {
+                // Phase 1: the extension's phones rang out. Phase 2: the target did not
+                // answer within the extension's 2xx retransmission window.
+                self.dial_abort(now, call, 480, "No Answer".into(), "system");
+                return;
+            }
             let resp = self.to_caller(call, StatusCode::TEMPORARILY_UNAVAILABLE, None);
-            self.respond(&call.a.key.clone(), resp);
+            self.respond_caller(call, resp);
             self.cancel_forks(call, None);
             self.end(now, call, 480, "No Answer".into(), "system");
             return;
@@ -1494,14 +1537,21 @@ impl Calls {
             _ => (200, "Hangup"),
         };
         self.with_call(idx, |this, call| {
-            if call.phase == call::Phase::Setup {
+            if call.phase == call::Phase::Setup && call.dial.is_some() {
+                let status = if code == 486 {
+                    StatusCode::BUSY_HERE
+                } else {
+                    StatusCode::REQUEST_TERMINATED
+                };
+                this.dial_abort(now, call, status.code(), reason_of(status), "system");
+            } else if call.phase == call::Phase::Setup {
                 let status = if code == 486 {
                     StatusCode::BUSY_HERE
                 } else {
                     StatusCode::TEMPORARILY_UNAVAILABLE
                 };
                 let resp = this.to_caller(call, status, None);
-                this.respond(&call.a.key.clone(), resp);
+                this.respond_caller(call, resp);
                 this.cancel_forks(call, None);
                 this.end(now, call, status.code(), reason_of(status), "system");
             } else {
@@ -1523,9 +1573,11 @@ impl Calls {
             .collect();
         for idx in live {
             self.with_call(idx, |this, call| {
-                if call.phase == call::Phase::Setup {
+                if call.phase == call::Phase::Setup && call.dial.is_some() {
+                    this.dial_abort(now, call, 503, "Service Unavailable".into(), "system");
+                } else if call.phase == call::Phase::Setup {
                     let resp = this.to_caller(call, StatusCode::SERVICE_UNAVAILABLE, None);
-                    this.respond(&call.a.key.clone(), resp);
+                    this.respond_caller(call, resp);
                     this.cancel_forks(call, None);
                     this.end(now, call, 503, "Service Unavailable".into(), "system");
                 } else {
@@ -1575,7 +1627,7 @@ impl Calls {
         call.phase = call::Phase::Ended;
         call.retransmit = [None, None];
         call.session = None;
-        self.invites.remove(&call.a.key);
+        self.forget_invite(call);
         if let Some(media) = call.media.take()
             && let Err(e) = self.media.close(media.id)
         {
@@ -1636,7 +1688,7 @@ impl Calls {
             .remove(&(call.a.call_id.clone(), call.a.tag.clone()));
         self.dialogs
             .remove(&(call.b_call_id.clone(), call.b_tag.clone()));
-        self.invites.remove(&call.a.key);
+        self.forget_invite(call);
         self.clients.retain(|_, (idx, _)| *idx != call.idx);
     }
 
@@ -1679,6 +1731,20 @@ impl Calls {
             self.clients.insert(key, (idx, purpose));
         }
         self.actions.push_back(Action::Request { request, to });
+    }
+
+    /// Answers the caller's INVITE (a call placed by the PBX has none to answer).
+    fn respond_caller(&mut self, call: &Call, response: Response) {
+        if let Some(key) = &call.a.key {
+            self.respond(key, response);
+        }
+    }
+
+    /// The call's INVITE is no longer one a CANCEL can match.
+    fn forget_invite(&mut self, call: &Call) {
+        if let Some(key) = &call.a.key {
+            self.invites.remove(key);
+        }
     }
 
     fn respond(&mut self, key: &TransactionKey, response: Response) {
@@ -1872,6 +1938,64 @@ fn with_tag(mut resp: Response, req: &Request) -> Response {
         resp.head.to.params.set("tag", Some(tag));
     }
     resp
+}
+
+/// The best of the final answers of forks that all failed (RFC 3261 section 16.7): a 6xx,
+/// else busy, else the lowest 4xx, else 480; timeouts and transport failures mean nobody
+/// could be reached.
+fn best_failure(forks: &[call::Fork]) -> StatusCode {
+    let statuses: Vec<StatusCode> = forks
+        .iter()
+        .filter_map(|f| match f.state {
+            call::ForkState::Failed(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    statuses
+        .iter()
+        .copied()
+        .find(|s| s.code() >= 600)
+        .or_else(|| statuses.iter().copied().find(|s| s.code() == 486))
+        .or_else(|| {
+            statuses
+                .iter()
+                .copied()
+                .filter(|s| {
+                    (400..500).contains(&s.code())
+                        && s.code() != 408
+                        && s.code() != 401
+                        && s.code() != 407
+                })
+                .min_by_key(|s| s.code())
+        })
+        .unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE)
+}
+
+/// Marks every fork still ringing except `keep` as cancelled, and returns the CANCELs to
+/// send now (a fork that has answered nothing yet is cancelled when it first does).
+fn cancel_list(forks: &mut [call::Fork], keep: Option<usize>) -> Vec<(Request, Flow)> {
+    let mut cancels = Vec::new();
+    for (i, fork) in forks.iter_mut().enumerate() {
+        if Some(i) == keep {
+            continue;
+        }
+        match fork.state {
+            call::ForkState::Early => {
+                cancels.push((cancel_for(&fork.request), fork.flow.clone()));
+                fork.state = call::ForkState::Failed(StatusCode::REQUEST_TERMINATED);
+            }
+            //= https://www.rfc-editor.org/rfc/rfc3261#section-9.1
+            //# If no provisional response has been received, the CANCEL request MUST
+            //# NOT be sent; rather, the client MUST wait for the arrival of a
+            //# provisional response before sending the request.
+            call::ForkState::Calling => {
+                fork.cancel_pending = true;
+                fork.state = call::ForkState::Failed(StatusCode::REQUEST_TERMINATED);
+            }
+            _ => {}
+        }
+    }
+    cancels
 }
 
 /// The CANCEL of one of our INVITEs (RFC 3261 section 9.1): the same Request-URI, Call-ID,

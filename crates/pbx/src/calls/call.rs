@@ -59,13 +59,15 @@ pub(super) enum Phase {
     Ended,
 }
 
-/// The caller's INVITE.
+/// The caller's INVITE; for a call placed by the PBX ([`Dial`]), our INVITE to the
+/// extension's first phone.
 #[derive(Debug)]
 pub(super) struct ALeg {
-    pub key: TransactionKey,
+    /// The caller's INVITE server transaction; `None` for a call placed by the PBX.
+    pub key: Option<TransactionKey>,
     pub invite: Request,
     pub flow: Flow,
-    /// Our To tag toward the caller.
+    /// Our To tag toward the caller (our From tag toward the extension in a [`Dial`]).
     pub tag: String,
     pub call_id: String,
 }
@@ -92,6 +94,19 @@ pub(super) struct Fork {
     pub cancel_pending: bool,
     /// The transaction is alive (its Terminated event has not come).
     pub live: bool,
+}
+
+/// A call placed by the PBX (RFC 3725 flow I): the extension's phones are called first
+/// (INVITE without SDP); the one that answers makes the offer in its 2xx, which we do not ACK
+/// until the target answers (or refuses) that offer.
+#[derive(Debug)]
+pub(super) struct Dial {
+    /// Our INVITEs to the extension's phones.
+    pub forks: Vec<Fork>,
+    /// The phone that answered; then the A leg is its dialog.
+    pub winner: Option<usize>,
+    /// The CSeq of the extension's 2xx while it waits for our ACK.
+    pub unacked: Option<u32>,
 }
 
 /// A confirmed (or confirming) leg.
@@ -175,6 +190,8 @@ pub(super) struct Call {
     pub timer_supported: bool,
     pub session_expires: Option<u32>,
     pub ringing: bool,
+    /// The call was placed by the PBX ("dial"): the A leg is ours toward the extension.
+    pub dial: Option<Dial>,
 }
 
 impl Call {
@@ -193,22 +210,59 @@ impl Call {
             .and_then(|u| u.user.as_deref())
             .map(sip::unescape)
             .unwrap_or_default();
+        let a = ALeg {
+            key: Some(inbound.key),
+            call_id: inbound.request.head.call_id.clone(),
+            invite: inbound.request,
+            flow: inbound.flow,
+            tag,
+        };
+        Self::with_a(idx, id, (caller.domain, caller.user, to), a, start)
+    }
+
+    /// A call placed by the PBX from `user` to `target` of `domain`: `first` is our INVITE
+    /// to the extension's first phone (its Call-ID and From tag are the A leg's).
+    pub fn dial(
+        idx: u64,
+        id: String,
+        parties: (String, String, String),
+        first: (Request, Flow),
+        start: u64,
+    ) -> Self {
+        let (invite, flow) = first;
+        let a = ALeg {
+            key: None,
+            tag: invite.head.from.tag().unwrap_or_default().to_owned(),
+            call_id: invite.head.call_id.clone(),
+            invite,
+            flow,
+        };
+        let mut call = Self::with_a(idx, id, parties, a, start);
+        call.dial = Some(Dial {
+            forks: Vec::new(),
+            winner: None,
+            unacked: None,
+        });
+        call
+    }
+
+    fn with_a(
+        idx: u64,
+        id: String,
+        (domain, from, to): (String, String, String),
+        a: ALeg,
+        start: u64,
+    ) -> Self {
         Self {
             idx,
             id,
-            domain: caller.domain,
-            from: caller.user,
+            domain,
+            from,
             to,
             start,
             answer: None,
             phase: Phase::Setup,
-            a: ALeg {
-                key: inbound.key,
-                call_id: inbound.request.head.call_id.clone(),
-                invite: inbound.request,
-                flow: inbound.flow,
-                tag,
-            },
+            a,
             b_call_id: String::new(),
             b_tag: String::new(),
             forks: Vec::new(),
@@ -227,6 +281,7 @@ impl Call {
             timer_supported: false,
             session_expires: None,
             ringing: false,
+            dial: None,
         }
     }
 
@@ -260,7 +315,21 @@ impl Call {
 
     /// Fork INVITE transactions still alive.
     pub fn live_forks(&self) -> usize {
-        self.forks.iter().filter(|f| f.live).count()
+        let dial = self.dial.as_ref().map_or(&[][..], |d| &d.forks[..]);
+        self.forks.iter().chain(dial).filter(|f| f.live).count()
+    }
+
+    /// Fork `index` of `side`: the callee's phones (B), or the extension's in a dial (A).
+    pub fn fork_mut(&mut self, side: Side, index: usize) -> Option<&mut Fork> {
+        match side {
+            Side::B => self.forks.get_mut(index),
+            Side::A => self.dial.as_mut()?.forks.get_mut(index),
+        }
+    }
+
+    /// True while a dial waits for the extension to answer (phase 1).
+    pub fn dial_ringing(&self) -> bool {
+        self.phase == Phase::Setup && self.dial.as_ref().is_some_and(|d| d.winner.is_none())
     }
 
     /// The body of an ACK or a message, if it carries SDP.

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use sdp::{LegMedia, MediaKind, SessionDescription};
+use sdp::{Attribute, LegMedia, Line, MediaDescription, MediaKind, SessionDescription};
 use sip::StatusCode;
 
 /// A parsed session description as a leg sent it.
@@ -120,4 +120,51 @@ pub(crate) fn negotiate(
 pub(crate) fn media_target(sdp: &Sdp) -> Option<(SocketAddr, Option<SocketAddr>)> {
     let m = sdp.media.get(relayed_stream(sdp)?)?;
     Some((sdp.rtp_addr(m)?, sdp.rtcp_addr(m)))
+}
+
+/// An answer to `offer` for the offerer's leg that accepts the relayed stream on `port` with
+/// the offer's first codec but sends and receives nothing (`a=inactive`), and refuses every
+/// other stream (port 0; all of them when `port` is 0).
+///
+/// A call placed by the PBX must ACK the extension's 2xx, whose offer needs an answer
+/// (RFC 3264 section 5), even when the target refused and the call ends at once with a BYE
+/// (RFC 3725 section 4, flow I).
+pub(crate) fn inactive_answer(leg: &mut LegSdp, offer: &Sdp, address: IpAddr, port: u16) -> Bytes {
+    let relayed = relayed_stream(offer).filter(|_| port != 0);
+    let mut answer = Sdp::new(offer.origin.clone());
+    answer.media = offer
+        .media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            // The first real codec (not telephone-event or comfort noise).
+            let pt = m
+                .payload_types()
+                .find(|&pt| m.codec(pt).is_none_or(|c| !c.is_auxiliary()));
+            let first = match pt {
+                Some(pt) => pt.to_string(),
+                None => m.formats.first().cloned().unwrap_or_else(|| "0".to_owned()),
+            };
+            let accepted = Some(i) == relayed;
+            let mut out = MediaDescription::new(
+                m.kind.clone(),
+                if accepted { port } else { 0 },
+                &m.proto,
+                &[first.as_str()],
+            );
+            if accepted {
+                let rtpmap = m.attributes().find(|a| {
+                    a.is("rtpmap")
+                        && a.value.as_deref().and_then(|v| v.split_whitespace().next())
+                            == Some(first.as_str())
+                });
+                if let Some(rtpmap) = rtpmap {
+                    out.lines.push(Line::Attribute(rtpmap.clone()));
+                }
+                out.lines.push(Line::Attribute(Attribute::flag("inactive")));
+            }
+            out
+        })
+        .collect();
+    rewrite(leg, &answer, address, port)
 }

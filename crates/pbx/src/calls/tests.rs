@@ -666,3 +666,511 @@ fn a_losing_forks_2xx_after_its_transaction_is_acked_and_byed() {
         "the BYE goes to the fork that answered late: {byes:?}"
     );
 }
+
+// ---- calls placed by the PBX ("dial"): the extension's phones first, then the target ----
+
+const DIAL_ID: &str = "9b2f3c1e-0000-4000-8000-000000000001";
+
+fn ext_flow(n: u16) -> Flow {
+    Flow {
+        transport: Transport::Udp,
+        remote: format!("127.0.0.10:{}", 5070 + n).parse().expect("addr"),
+        conn: None,
+    }
+}
+
+/// A harness where alice (the extension) has `phones` phones and bob (the target) `targets`.
+fn dial_harness(phones: u16, targets: u16, config: CallConfig) -> Harness {
+    let h = harness(targets, config);
+    let bindings = (0..phones)
+        .map(|n| Binding {
+            contact: format!("sip:alice@127.0.0.10:{}", 5070 + n).into(),
+            flow: ext_flow(n),
+            ..binding("alice", n)
+        })
+        .collect();
+    h.calls
+        .state
+        .location
+        .write()
+        .expect("lock")
+        .set("pbx.test", "alice", bindings);
+    h
+}
+
+fn live_state(h: &Harness) -> Option<CallInfo> {
+    h.calls.live().read().expect("lock").get(DIAL_ID).cloned()
+}
+
+/// Requests as the call manager sent them, with where they went.
+type Sent = Vec<(Request, Flow)>;
+
+/// Dials bob from alice; returns the INVITE each of alice's phones got.
+fn dial(h: &mut Harness) -> Vec<(Request, Flow)> {
+    let placed = h.calls.dial(h.t0, DIAL_ID, "pbx.test", "alice", "bob");
+    assert_eq!(placed, Ok(()));
+    requests(&drain(&mut h.calls))
+}
+
+/// Dials and has alice's first phone answer with an offer; returns the INVITEs to alice's
+/// phones and to bob's.
+fn dial_answered_by_extension(h: &mut Harness) -> (Sent, Sent) {
+    let phones = dial(h);
+    let ok = answer(&phones[0].0, StatusCode::OK, "x0", Some(OFFER));
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    assert!(sent(&acts).is_empty(), "no ACK to the extension yet");
+    let targets = requests(&acts)
+        .into_iter()
+        .filter(|(r, _)| r.method == Method::Invite)
+        .collect();
+    (phones, targets)
+}
+
+fn ack_to(acts: &[Action], flow: &Flow) -> Option<Request> {
+    acts.iter().find_map(|a| match a {
+        Action::Send {
+            message: Message::Request(r),
+            to,
+        } if r.method == Method::Ack && to == flow => Some(r.clone()),
+        _ => None,
+    })
+}
+
+fn events(acts: &[Action]) -> Vec<&'static str> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Event(CallEvent::New(_)) => Some("new"),
+            Action::Event(CallEvent::Ringing(_)) => Some("ringing"),
+            Action::Event(CallEvent::Answered(_)) => Some("answered"),
+            Action::Event(CallEvent::HungUp(_)) => Some("hungup"),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn dial_rings_the_extension_then_the_target_and_connects_them() {
+    let mut h = dial_harness(2, 1, CallConfig::default());
+    let placed = h.calls.dial(h.t0, DIAL_ID, "pbx.test", "alice", "bob");
+    assert_eq!(placed, Ok(()));
+    let info = live_state(&h).expect("in LiveCalls at once");
+    assert_eq!(
+        (
+            info.from.as_str(),
+            info.to.as_str(),
+            info.domain.as_str(),
+            info.state
+        ),
+        ("alice", "bob", "pbx.test", "trying")
+    );
+    let acts = drain(&mut h.calls);
+    assert_eq!(events(&acts), ["new"]);
+    let phones = requests(&acts);
+    assert_eq!(phones.len(), 2, "every phone of the extension rings");
+    assert_eq!(
+        (phones[0].1.clone(), phones[1].1.clone()),
+        (ext_flow(0), ext_flow(1))
+    );
+    let inv = &phones[0].0;
+    assert!(inv.body.is_empty(), "no SDP: the phone makes the offer");
+    assert_eq!(inv.head.from.display.as_deref(), Some("bob"));
+    assert_eq!(inv.head.from.uri.to_string(), "sip:bob@pbx.test");
+    assert_eq!(inv.head.to.uri.to_string(), "sip:alice@pbx.test");
+    assert!(
+        h.media.open_sessions().is_empty(),
+        "no media before an offer"
+    );
+
+    // Phone 1 rings.
+    let ringing = answer(&phones[1].0, StatusCode::RINGING, "x1", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[1].0), ClientEvent::Provisional(ringing));
+    let acts = drain(&mut h.calls);
+    assert_eq!(events(&acts), ["ringing"]);
+    assert_eq!(live_state(&h).expect("live").state, "ringing");
+
+    // Phone 0 answers with its offer: phone 1 is cancelled, bob is called with the offer
+    // rewritten, and the phone's 2xx waits for its ACK.
+    let ok = answer(&phones[0].0, StatusCode::OK, "x0", Some(OFFER));
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Final(ok.clone()));
+    let acts = drain(&mut h.calls);
+    assert!(
+        sent(&acts).is_empty(),
+        "the ACK waits for the target's answer"
+    );
+    let out = requests(&acts);
+    assert!(
+        out.iter()
+            .any(|(r, f)| r.method == Method::Cancel && *f == ext_flow(1)),
+        "{out:?}"
+    );
+    let to_bob: Vec<_> = out
+        .iter()
+        .filter(|(r, _)| r.method == Method::Invite)
+        .collect();
+    assert_eq!(to_bob.len(), 1);
+    assert_eq!(to_bob[0].1, b_flow(0));
+    let bob_inv = &to_bob[0].0;
+    assert_eq!(bob_inv.head.from.uri.to_string(), "sip:alice@pbx.test");
+    assert_eq!(bob_inv.head.to.uri.to_string(), "sip:bob@pbx.test");
+    let offer_b = String::from_utf8_lossy(&bob_inv.body).into_owned();
+    assert!(offer_b.contains("c=IN IP4 127.0.0.1\r\n"), "{offer_b}");
+    assert!(!offer_b.contains("4000"), "{offer_b}");
+    let info = live_state(&h).expect("live");
+    assert!(info.media.is_some() && info.media_session.is_some());
+    assert_eq!(info.sip_call_ids.len(), 2);
+
+    // Bob rings: nothing reaches the extension, no second ringing event.
+    let ringing = answer(bob_inv, StatusCode::RINGING, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(bob_inv), ClientEvent::Provisional(ringing));
+    let acts = drain(&mut h.calls);
+    assert!(acts.is_empty(), "{acts:?}");
+
+    // Phone 0 retransmits its 2xx meanwhile: still no ACK.
+    h.calls.handle_client_event(
+        h.t0,
+        &key(&phones[0].0),
+        ClientEvent::AdditionalSuccess(ok.clone()),
+    );
+    assert!(drain(&mut h.calls).is_empty());
+
+    // Bob answers: his 2xx is ACKed, and so is the extension's, with bob's answer rewritten.
+    let t1 = h.t0 + Duration::from_secs(5);
+    let ok_b = answer(bob_inv, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(t1, &key(bob_inv), ClientEvent::Final(ok_b));
+    let acts = drain(&mut h.calls);
+    assert_eq!(events(&acts), ["answered"]);
+    let ack_b = ack_to(&acts, &b_flow(0)).expect("ACK to bob");
+    assert_eq!(ack_b.head.to.tag(), Some("b0"));
+    assert!(ack_b.body.is_empty());
+    let ack_a = ack_to(&acts, &ext_flow(0)).expect("ACK to the extension");
+    assert_eq!(ack_a.head.to.tag(), Some("x0"));
+    assert_eq!(ack_a.head.call_id, phones[0].0.head.call_id);
+    let answer_a = String::from_utf8_lossy(&ack_a.body).into_owned();
+    assert!(answer_a.contains("c=IN IP4 127.0.0.1\r\n"), "{answer_a}");
+    // In the extension's numbering: PCMA and its own telephone-event 101.
+    assert!(answer_a.contains("RTP/AVP 8 101\r\n"), "{answer_a}");
+    let info = live_state(&h).expect("live");
+    assert_eq!((info.state, info.answer), ("up", Some(1_800_000_005)));
+
+    // The extension's 2xx again, now: ACKed again.
+    h.calls
+        .handle_client_event(t1, &key(&phones[0].0), ClientEvent::AdditionalSuccess(ok));
+    let acts = drain(&mut h.calls);
+    assert_eq!(ack_to(&acts, &ext_flow(0)), Some(ack_a.clone()));
+
+    // From here it is a call like any other: the extension hangs up with BYE.
+    let later = h.t0 + Duration::from_secs(65);
+    let mut bye = parse_request(&format!(
+        "BYE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.10:5070;branch=z9hG4bKxbye\r\n\
+         From: <sip:alice@pbx.test>;tag=x0\r\nTo: <sip:bob@pbx.test>\r\nCall-ID: {}\r\n\
+         CSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+        phones[0].0.head.call_id
+    ));
+    bye.head.to = phones[0].0.head.from.clone();
+    assert!(h.calls.owns_dialog(&bye));
+    h.calls.handle_request(
+        later,
+        Inbound {
+            key: TransactionKey::server_for_request(&bye).expect("key"),
+            request: bye,
+            flow: ext_flow(0),
+        },
+        None,
+    );
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [200]);
+    let out = requests(&acts);
+    assert!(matches!(&out[..], [(r, f)] if r.method == Method::Bye && *f == b_flow(0)));
+    let cdr = cdrs(&acts);
+    assert_eq!(cdr.len(), 1);
+    assert_eq!(
+        (cdr[0].id.as_str(), cdr[0].from.as_str(), cdr[0].to.as_str()),
+        (DIAL_ID, "alice", "bob")
+    );
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (200, "caller")
+    );
+    assert_eq!((cdr[0].duration, cdr[0].billsec), (65, 60));
+    assert_eq!(cdr[0].codecs, ["PCMA/8000"]);
+    assert!(live_state(&h).is_none());
+    assert!(h.media.open_sessions().is_empty(), "media released");
+}
+
+#[test]
+fn dial_is_refused_at_once_without_a_call() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    for (user, target) in [("nobody", "bob"), ("alice", "nobody"), ("carol", "bob")] {
+        let refused = h.calls.dial(h.t0, DIAL_ID, "pbx.test", user, target);
+        assert!(refused.is_err(), "{user} -> {target}");
+    }
+    assert!(
+        drain(&mut h.calls).is_empty(),
+        "no request, no event, no CDR"
+    );
+    assert!(live_state(&h).is_none());
+
+    let mut full = dial_harness(
+        1,
+        1,
+        CallConfig {
+            max_calls: 0,
+            ..CallConfig::default()
+        },
+    );
+    assert!(
+        full.calls
+            .dial(full.t0, DIAL_ID, "pbx.test", "alice", "bob")
+            .is_err()
+    );
+
+    h.calls.shutdown(h.t0);
+    let refused = h.calls.dial(h.t0, DIAL_ID, "pbx.test", "alice", "bob");
+    assert_eq!(refused, Err("shutting down".into()));
+    assert!(drain(&mut full.calls).is_empty());
+}
+
+#[test]
+fn the_extension_refusing_ends_the_dial_with_its_answer() {
+    let mut h = dial_harness(2, 1, CallConfig::default());
+    let phones = dial(&mut h);
+    let busy = answer(&phones[0].0, StatusCode::BUSY_HERE, "x0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Final(busy));
+    assert!(
+        cdrs(&drain(&mut h.calls)).is_empty(),
+        "the other phone may answer"
+    );
+    let decline = answer(&phones[1].0, StatusCode::new(603).expect("603"), "x1", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[1].0), ClientEvent::Final(decline));
+    let acts = drain(&mut h.calls);
+    assert!(requests(&acts).is_empty(), "the target is never called");
+    let cdr = cdrs(&acts);
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str(), cdr[0].answer),
+        (603, "caller", None)
+    );
+    assert!(live_state(&h).is_none());
+}
+
+#[test]
+fn the_extension_not_answering_ends_the_dial_with_480() {
+    let config = CallConfig {
+        no_answer_timeout: Duration::from_secs(20),
+        ..CallConfig::default()
+    };
+    let mut h = dial_harness(1, 1, config);
+    let phones = dial(&mut h);
+    let ringing = answer(&phones[0].0, StatusCode::RINGING, "x0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Provisional(ringing));
+    drain(&mut h.calls);
+    assert_eq!(h.calls.poll_timeout(), Some(h.t0 + Duration::from_secs(20)));
+    h.calls.handle_timeout(h.t0 + Duration::from_secs(20));
+    let acts = drain(&mut h.calls);
+    assert!(
+        matches!(&requests(&acts)[..], [(r, f)] if r.method == Method::Cancel && *f == ext_flow(0))
+    );
+    let cdr = cdrs(&acts);
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (480, "system")
+    );
+}
+
+/// Checks the ACK the extension gets when the call cannot go on: an answer that accepts the
+/// offer's first codec on the relay port but sends nothing.
+fn assert_inactive_ack(ack: &Request, port: u16) {
+    let body = String::from_utf8_lossy(&ack.body).into_owned();
+    assert_eq!(
+        ack.head.get(&sip::HeaderName::ContentType),
+        Some("application/sdp")
+    );
+    assert!(body.contains("c=IN IP4 127.0.0.1\r\n"), "{body}");
+    assert!(
+        body.contains(&format!("m=audio {port} RTP/AVP 0\r\n")),
+        "{body}"
+    );
+    assert!(body.contains("a=inactive\r\n"), "{body}");
+    assert!(sdp::SessionDescription::parse(&ack.body).is_ok(), "{body}");
+}
+
+#[test]
+fn the_target_refusing_acks_the_extension_with_an_inactive_answer_and_byes_it() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    let (_, targets) = dial_answered_by_extension(&mut h);
+    let a_port = live_state(&h).and_then(|i| i.media).expect("media").1;
+    let busy = answer(&targets[0].0, StatusCode::BUSY_HERE, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&targets[0].0), ClientEvent::Final(busy));
+    let acts = drain(&mut h.calls);
+    let ack = ack_to(&acts, &ext_flow(0)).expect("ACK to the extension");
+    assert_inactive_ack(&ack, a_port);
+    let out = requests(&acts);
+    assert!(matches!(&out[..], [(r, f)] if r.method == Method::Bye && *f == ext_flow(0)));
+    // The ACK goes before the BYE.
+    let ack_at = acts.iter().position(|a| matches!(a, Action::Send { .. }));
+    let bye_at = acts
+        .iter()
+        .position(|a| matches!(a, Action::Request { .. }));
+    assert!(ack_at < bye_at);
+    let cdr = cdrs(&acts);
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str(), cdr[0].answer),
+        (486, "callee", None)
+    );
+    assert!(h.media.open_sessions().is_empty());
+}
+
+#[test]
+fn the_target_not_answering_within_the_extensions_2xx_window_ends_the_dial() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    let (_, targets) = dial_answered_by_extension(&mut h);
+    let ringing = answer(&targets[0].0, StatusCode::RINGING, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&targets[0].0), ClientEvent::Provisional(ringing));
+    drain(&mut h.calls);
+    // 64*T1 = 32 s, shorter than the 60 s no-answer time.
+    assert_eq!(h.calls.poll_timeout(), Some(h.t0 + Duration::from_secs(32)));
+    h.calls.handle_timeout(h.t0 + Duration::from_secs(32));
+    let acts = drain(&mut h.calls);
+    assert!(ack_to(&acts, &ext_flow(0)).is_some());
+    let out = requests(&acts);
+    assert!(
+        out.iter()
+            .any(|(r, f)| r.method == Method::Cancel && *f == b_flow(0))
+    );
+    assert!(
+        out.iter()
+            .any(|(r, f)| r.method == Method::Bye && *f == ext_flow(0))
+    );
+    assert_eq!(cdrs(&acts)[0].cause.code, 480);
+}
+
+#[test]
+fn hangup_while_the_extension_rings_cancels_its_phones() {
+    let mut h = dial_harness(2, 1, CallConfig::default());
+    let phones = dial(&mut h);
+    let ringing = answer(&phones[0].0, StatusCode::RINGING, "x0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Provisional(ringing));
+    drain(&mut h.calls);
+    assert!(h.calls.hangup(h.t0, DIAL_ID, None));
+    let acts = drain(&mut h.calls);
+    assert!(
+        matches!(&requests(&acts)[..], [(r, f)] if r.method == Method::Cancel && *f == ext_flow(0))
+    );
+    assert_eq!(cdrs(&acts)[0].cause.code, 487);
+    assert!(live_state(&h).is_none());
+    // The silent phone is cancelled when it first answers; if it answers 2xx anyway, it is
+    // ACKed and BYEd.
+    let ok = answer(&phones[1].0, StatusCode::OK, "x1", Some(OFFER));
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[1].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    assert!(ack_to(&acts, &ext_flow(1)).is_some());
+    assert!(
+        matches!(&requests(&acts)[..], [(r, f)] if r.method == Method::Bye && *f == ext_flow(1))
+    );
+    assert!(cdrs(&acts).is_empty(), "one CDR per call");
+}
+
+#[test]
+fn hangup_while_the_target_rings_cancels_it_and_byes_the_extension() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    let (_, targets) = dial_answered_by_extension(&mut h);
+    let ringing = answer(&targets[0].0, StatusCode::RINGING, "b0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&targets[0].0), ClientEvent::Provisional(ringing));
+    drain(&mut h.calls);
+    assert!(h.calls.hangup(h.t0, DIAL_ID, Some("busy")));
+    let acts = drain(&mut h.calls);
+    assert!(ack_to(&acts, &ext_flow(0)).is_some());
+    let out = requests(&acts);
+    assert!(
+        out.iter()
+            .any(|(r, f)| r.method == Method::Cancel && *f == b_flow(0))
+    );
+    assert!(
+        out.iter()
+            .any(|(r, f)| r.method == Method::Bye && *f == ext_flow(0))
+    );
+    let cdr = cdrs(&acts);
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (486, "system")
+    );
+    // The target answers after all: ACKed and BYEd, no second CDR.
+    let ok = answer(&targets[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&targets[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    assert!(ack_to(&acts, &b_flow(0)).is_some());
+    assert!(matches!(&requests(&acts)[..], [(r, _)] if r.method == Method::Bye));
+    assert!(cdrs(&acts).is_empty());
+}
+
+#[test]
+fn hangup_of_a_dialled_call_that_is_up_byes_both_and_shutdown_ends_one_in_set_up() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    let (_, targets) = dial_answered_by_extension(&mut h);
+    let ok = answer(&targets[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&targets[0].0), ClientEvent::Final(ok));
+    drain(&mut h.calls);
+    assert!(h.calls.hangup(h.t0, DIAL_ID, None));
+    let acts = drain(&mut h.calls);
+    let byes: Vec<Flow> = requests(&acts)
+        .into_iter()
+        .filter(|(r, _)| r.method == Method::Bye)
+        .map(|(_, f)| f)
+        .collect();
+    assert_eq!(byes, [ext_flow(0), b_flow(0)]);
+    assert_eq!(cdrs(&acts)[0].cause.code, 200);
+
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    dial_answered_by_extension(&mut h);
+    h.calls.shutdown(h.t0);
+    let acts = drain(&mut h.calls);
+    assert!(ack_to(&acts, &ext_flow(0)).is_some());
+    assert_eq!(cdrs(&acts)[0].cause.code, 503);
+    assert!(live_state(&h).is_none());
+}
+
+#[test]
+fn an_extension_answer_without_an_offer_ends_the_dial() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    let phones = dial(&mut h);
+    let ok = answer(&phones[0].0, StatusCode::OK, "x0", None);
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    let ack = ack_to(&acts, &ext_flow(0)).expect("its 2xx is ACKed");
+    assert!(ack.body.is_empty());
+    let out = requests(&acts);
+    assert!(matches!(&out[..], [(r, f)] if r.method == Method::Bye && *f == ext_flow(0)));
+    assert_eq!(cdrs(&acts)[0].cause.code, 488);
+    assert!(h.media.open_sessions().is_empty());
+}
+
+#[test]
+fn a_target_that_left_ends_the_dial_after_the_extension_answers() {
+    let mut h = dial_harness(1, 0, CallConfig::default());
+    let phones = dial(&mut h);
+    let ok = answer(&phones[0].0, StatusCode::OK, "x0", Some(OFFER));
+    h.calls
+        .handle_client_event(h.t0, &key(&phones[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    let ack = ack_to(&acts, &ext_flow(0)).expect("ACK");
+    // No media session was opened: every stream is refused.
+    let body = String::from_utf8_lossy(&ack.body).into_owned();
+    assert!(body.contains("m=audio 0 "), "{body}");
+    assert_eq!(cdrs(&acts)[0].cause.code, 480);
+}
