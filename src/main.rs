@@ -334,6 +334,10 @@ fn serve(c: Config) -> anyhow::Result<()> {
                 runtime: tokio::runtime::Handle::current(),
             }),
             std::sync::Arc::new(tree_backend::SystemEnv::default()),
+            pbx::tree::Taps {
+                media: media.clone(),
+                capture: capture.clone(),
+            },
             c.guard.config()?,
         );
         let ninep = net::ninep::serve(

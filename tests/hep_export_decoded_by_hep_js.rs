@@ -10,7 +10,6 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,21 +18,6 @@ use common::Json;
 
 const RTP_LO: u16 = 26500;
 const RTP_HI: u16 = 26599;
-
-/// The decoder script and its installed package, or `None` (skip) when they are missing
-/// outside `scripts/test`.
-fn hep_js() -> Option<PathBuf> {
-    common::peer("node")?;
-    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
-    if !peers.join("hep/node_modules/hep-js").is_dir() {
-        if std::env::var("SWITCHBOARD_PEERS").is_ok_and(|v| v == "1") {
-            panic!("hep-js is not installed in tests/peers/hep; run scripts/test");
-        }
-        eprintln!("skipped: hep-js not installed (scripts/test installs it)");
-        return None;
-    }
-    Some(peers.join("hep_decode.js"))
-}
 
 /// The UDP collector: every datagram, in arrival order, until stopped.
 struct Collector {
@@ -145,7 +129,9 @@ impl Decoded {
 
 #[test]
 fn hep_export_decoded_by_hep_js() {
-    let Some(script) = hep_js() else { return };
+    let Some(script) = common::hep_js() else {
+        return;
+    };
     if common::peer("sipp").is_none() {
         return;
     }
@@ -231,26 +217,9 @@ fn hep_export_decoded_by_hep_js() {
     assert!(!frames.is_empty(), "no HEP frame reached the collector");
 
     // Decode with hep-js.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("frames.hex");
-    let hex: String = frames
-        .iter()
-        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
-        .collect();
-    std::fs::write(&input, hex).expect("write frames");
-    let out = std::process::Command::new("node")
-        .arg(&script)
-        .arg(&input)
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "hep_decode.js failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let decoded: Vec<Decoded> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| Decoded(Json::parse(l).unwrap_or_else(|| panic!("not JSON: {l}"))))
+    let decoded: Vec<Decoded> = common::hep_js_decode(&script, &frames)
+        .into_iter()
+        .map(Decoded)
         .collect();
     assert_eq!(decoded.len(), frames.len());
     for d in &decoded {

@@ -729,6 +729,8 @@ pub struct RtpSeen {
     pub sources: std::collections::BTreeSet<SocketAddr>,
     /// Their payload types.
     pub payload_types: std::collections::BTreeSet<u8>,
+    /// Their sequence numbers.
+    pub seqs: std::collections::BTreeSet<u16>,
     /// Other datagrams.
     pub other: usize,
 }
@@ -759,6 +761,7 @@ impl RtpSocket {
                     seen.packets += 1;
                     seen.sources.insert(from);
                     seen.payload_types.insert(packet[1] & 0x7f);
+                    seen.seqs.insert(u16::from_be_bytes([packet[2], packet[3]]));
                 } else {
                     seen.other += 1;
                 }
@@ -1159,4 +1162,45 @@ impl Json {
             _ => Vec::new(),
         }
     }
+}
+
+/// The HEP decoder script (`tests/peers/hep_decode.js`, driving the npm package hep-js that
+/// `scripts/test` installs), or `None` (skip) when it is missing outside `scripts/test`.
+pub fn hep_js() -> Option<PathBuf> {
+    peer("node")?;
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    if !peers.join("hep/node_modules/hep-js").is_dir() {
+        if std::env::var("SWITCHBOARD_PEERS").is_ok_and(|v| v == "1") {
+            panic!("hep-js is not installed in tests/peers/hep; run scripts/test");
+        }
+        eprintln!("skipped: hep-js not installed (scripts/test installs it)");
+        return None;
+    }
+    Some(peers.join("hep_decode.js"))
+}
+
+/// Decodes HEP3 frames with hep-js: one JSON object per frame,
+/// `{"ok", "rcinfo": {...}, "payload"}`.
+pub fn hep_js_decode(script: &Path, frames: &[Vec<u8>]) -> Vec<Json> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("frames.hex");
+    let hex: String = frames
+        .iter()
+        .map(|f| f.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
+        .collect();
+    std::fs::write(&input, hex).expect("write frames");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(&input)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "hep_decode.js failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| Json::parse(l).unwrap_or_else(|| panic!("not JSON: {l}")))
+        .collect()
 }

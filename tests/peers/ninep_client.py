@@ -8,6 +8,9 @@ _attach), then runs the operations given on the command line, one JSON line of o
     ninep_client.py --addr tcp!127.0.0.1!5640 --user alice@d.example --secret alicepw \
         ls / cat /presence write /ctl 'hangup' mkdir /carol rm /carol stat /ctl
 
+Socket files stay open across operations: `sockopen PATH`, `sockread PATH N` (N reads, each
+one whole packet, as hex in "packets"), `sockwrite PATH HEX` (one packet).
+
 Paths are relative to the attach's root. Without --user (Unix socket only) the attach uses
 NOFID: the operator. Each result is {"op", "path", "ok", ...}: "entries" for ls (name, mode,
 qid path), "data" for cat, "stat" for stat, "error" (the Rerror text) when refused.
@@ -104,7 +107,35 @@ def stat_json(s):
     }
 
 
+SOCKETS = {}
+
+
+def socket_fid(c, path, mode):
+    """A fid kept open on a socket file across operations (sockopen, sockread, sockwrite)."""
+    if path not in SOCKETS:
+        fid = 100 + len(SOCKETS)
+        c._walk(ROOT, fid, [p for p in path.split("/") if p])
+        c._open(fid, mode)
+        SOCKETS[path] = fid
+    return SOCKETS[path]
+
+
 def run(c, op, path, arg):
+    if op == "sockopen":
+        socket_fid(c, path, py9p.ORDWR if "rtp_" in path else py9p.OREAD)
+        return {}
+    if op == "sockread":
+        fid = socket_fid(c, path, py9p.ORDWR if "rtp_" in path else py9p.OREAD)
+        packets = []
+        for _ in range(int(arg)):
+            r = c._read(fid, 0, c.msize - 24)
+            packets.append(r.data.hex())
+            if not r.data:
+                break
+        return {"packets": packets}
+    if op == "sockwrite":
+        fid = socket_fid(c, path, py9p.ORDWR)
+        return {"count": c._write(fid, 0, bytes.fromhex(arg)).count}
     if op == "mkdir":
         parent, _, name = path.rstrip("/").rpartition("/")
         walk(c, parent)
@@ -171,7 +202,7 @@ def main():
     while ops:
         op = ops.pop(0)
         path = ops.pop(0)
-        arg = ops.pop(0) if op == "write" else None
+        arg = ops.pop(0) if op in ("write", "sockread", "sockwrite") else None
         result = {"op": op, "path": path}
         try:
             result.update(run(c, op, path, arg))

@@ -25,6 +25,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
 
+/// How often blocked reads are retried without a wake-up.
+const PENDING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where and how to serve 9P.
 #[derive(Debug, Clone)]
 pub struct NinepConfig {
@@ -172,7 +175,8 @@ impl Shared {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let notify = Arc::new(Notify::new());
-        let mut fs: TreeFs = self.tree.connection();
+        let waker = Arc::clone(&notify);
+        let mut fs: TreeFs = self.tree.connection(Arc::new(move || waker.notify_one()));
         let mut session: Session<TreeFs> = Session::new(conn, self.session.clone());
         let mut gauges = Gauges::default();
         let result = self
@@ -198,6 +202,11 @@ impl Shared {
         let mut input: Vec<u8> = Vec::with_capacity(8192);
         let mut out: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
+        // Blocked reads are retried when a packet comes (the waker), and once a second
+        // besides, so that a read on a call that ended without a last packet gets its end of
+        // file.
+        let mut tick = tokio::time::interval(PENDING_RETRY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Every whole message in the buffer, as long as the client reads its replies.
             let mut used = 0;
@@ -235,6 +244,9 @@ impl Shared {
                     input.extend_from_slice(&chunk[..n]);
                 }
                 () = notify.notified(), if session.has_pending() => {
+                    session.retry_pending(fs);
+                }
+                _ = tick.tick(), if session.has_pending() => {
                     session.retry_pending(fs);
                 }
             }

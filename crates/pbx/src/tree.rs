@@ -31,12 +31,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use media::{Leg, MediaControl, PacketQueue, TapId, TapKind};
 use ninep::msg::{DMDIR, QTDIR, QTFILE, Qid, Stat, Tag};
 use ninep::{Attached, DirWriter, FileTree, FsError, Read, Wstat};
 
 pub use auth::{AuthFile, NONCE_LIFETIME, Throttle, parse_uname};
 
 use crate::calls::{CallInfo, Command, LiveCalls};
+use crate::capture::{CaptureHub, Subscription};
 use crate::cdr::{Cdr, CdrQuery, tree_escape};
 use crate::directory::{Domain, Secret, User, check_domain_name, check_user_name};
 use crate::guard::GuardConfig;
@@ -153,6 +155,28 @@ pub struct Tree {
     env: Arc<dyn Env>,
     names: Mutex<CallNames>,
     throttle: Mutex<Throttle>,
+    taps: Taps,
+    /// The open socket files, per call id, for the counts in `metadata`.
+    sockets: Mutex<std::collections::HashMap<Arc<str>, Vec<OpenSocket>>>,
+}
+
+/// Where the socket files' packets come from.
+pub struct Taps {
+    /// The relay: RTP and RTCP taps, and injection.
+    pub media: Arc<dyn MediaControl>,
+    /// SIP capture by Call-ID, as HEP3 frames.
+    pub capture: Arc<CaptureHub>,
+}
+
+/// Packets each open of a socket file holds before the oldest is dropped.
+pub const SOCKET_QUEUE: usize = 256;
+
+/// One open socket file, as `metadata` counts it.
+#[derive(Debug, Clone)]
+struct OpenSocket {
+    file: CallFile,
+    queue: PacketQueue,
+    too_big: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Tree {
@@ -169,6 +193,7 @@ impl Tree {
         live: LiveCalls,
         backend: Arc<dyn Backend>,
         env: Arc<dyn Env>,
+        taps: Taps,
         guard: GuardConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -178,13 +203,17 @@ impl Tree {
             env,
             names: Mutex::new(CallNames::default()),
             throttle: Mutex::new(Throttle::new(guard)),
+            taps,
+            sockets: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    /// The file tree one connection's session uses.
-    pub fn connection(self: &Arc<Self>) -> TreeFs {
+    /// The file tree one connection's session uses. `waker` is called when a socket file
+    /// this connection reads may have a packet: the driver then retries its pending reads.
+    pub fn connection(self: &Arc<Self>, waker: media::tap::Waker) -> TreeFs {
         TreeFs {
             tree: Arc::clone(self),
+            waker,
         }
     }
 
@@ -571,8 +600,9 @@ impl Tree {
             Node::ExtFile(e, ExtFile::Presence) => Ok(self.presence(&e.domain).into_bytes()),
             Node::CallFile(_, call, CallFile::Metadata) => {
                 let info = self.call(call).ok_or(FsError::NotFound)?;
-                let mut json =
-                    serde_json::to_vec_pretty(&call_metadata(&info)).map_err(|_| FsError::Io)?;
+                let mut meta = call_metadata(&info);
+                meta["sockets"] = self.socket_counts(call);
+                let mut json = serde_json::to_vec_pretty(&meta).map_err(|_| FsError::Io)?;
                 json.push(b'\n');
                 Ok(json)
             }
@@ -589,6 +619,126 @@ impl Tree {
                 Ok(json)
             }
             _ => Err(FsError::NotSupported),
+        }
+    }
+
+    /// The open socket files of a call: per open, its file, packets queued, dropped (the queue
+    /// was full) and discarded (larger than the read asked for).
+    fn socket_counts(&self, call: &str) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let sockets = lock(&self.sockets);
+        let list: Vec<serde_json::Value> = sockets
+            .get(call)
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                serde_json::json!({
+                    "file": s.file.name(),
+                    "queued": s.queue.len(),
+                    "dropped": s.queue.dropped(),
+                    "too_big": s.too_big.load(Relaxed),
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list)
+    }
+
+    /// Opens a socket file of a live call: a queue of its own, fed by the relay's taps (RTP of
+    /// one leg; RTCP of both as HEP) and, for `hep.sock`, by SIP capture of each of the call's
+    /// Call-IDs.
+    fn open_socket(
+        &self,
+        call: &Arc<str>,
+        file: CallFile,
+        waker: &media::tap::Waker,
+    ) -> Result<Socket, FsError> {
+        let info = self.call(call).ok_or(FsError::NotFound)?;
+        let session = info
+            .media_session
+            .ok_or_else(|| FsError::other("the call has no media yet"))?;
+        let queue = PacketQueue::new(SOCKET_QUEUE, Arc::clone(waker));
+        let media = &self.taps.media;
+        let mut taps = Vec::new();
+        let mut sip = Vec::new();
+        let tapped = match file {
+            CallFile::RtpSrc | CallFile::RtpDest => file
+                .leg()
+                .ok_or(FsError::Io)
+                .and_then(|leg| tap(media, session, leg, TapKind::Rtp, &queue))
+                .map(|id| taps.push(id)),
+            _ => {
+                for call_id in &info.sip_call_ids {
+                    sip.push(self.taps.capture.subscribe(call_id, queue.clone()));
+                }
+                [Leg::A, Leg::B].into_iter().try_for_each(|leg| {
+                    tap(media, session, leg, TapKind::RtcpHep, &queue).map(|id| taps.push(id))
+                })
+            }
+        };
+        if let Err(e) = tapped {
+            for id in taps {
+                let _ = media.untap(session, id);
+            }
+            return Err(e);
+        }
+        let too_big = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        lock(&self.sockets)
+            .entry(Arc::clone(call))
+            .or_default()
+            .push(OpenSocket {
+                file,
+                queue: queue.clone(),
+                too_big: Arc::clone(&too_big),
+            });
+        Ok(Socket {
+            call: Arc::clone(call),
+            session,
+            leg: file.leg(),
+            queue,
+            too_big,
+            taps,
+            _sip: sip,
+        })
+    }
+
+    /// A socket file's fid ends: its taps end and it leaves the counts.
+    fn close_socket(&self, socket: Socket) {
+        for id in &socket.taps {
+            // The session may have ended with the call: its taps went with it.
+            let _ = self.taps.media.untap(socket.session, *id);
+        }
+        let mut sockets = lock(&self.sockets);
+        if let Some(open) = sockets.get_mut(&socket.call) {
+            open.retain(|s| !s.queue.same_queue(&socket.queue));
+            if open.is_empty() {
+                sockets.remove(&socket.call);
+            }
+        }
+    }
+
+    /// One packet from a socket file's queue into `buf`; packets larger than `buf` are
+    /// discarded and counted. End of file once the call is over and the queue drained.
+    fn read_socket(&self, socket: &Socket, buf: &mut [u8]) -> Read {
+        loop {
+            let popped = socket.queue.pop_with(|packet| {
+                let fits = packet.len() <= buf.len();
+                if fits {
+                    buf[..packet.len()].copy_from_slice(packet);
+                }
+                fits.then_some(packet.len())
+            });
+            match popped {
+                Some(Some(n)) => return Read::Ready(n),
+                Some(None) => {
+                    socket
+                        .too_big
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                None if self.call(&socket.call).is_none() || socket.queue.is_closed() => {
+                    return Read::Ready(0);
+                }
+                None => return Read::Pending,
+            }
         }
     }
 
@@ -627,6 +777,18 @@ impl Tree {
             _ => Err(FsError::PermissionDenied),
         }
     }
+}
+
+fn tap(
+    media: &Arc<dyn MediaControl>,
+    session: media::SessionId,
+    leg: Leg,
+    kind: TapKind,
+    queue: &PacketQueue,
+) -> Result<TapId, FsError> {
+    media
+        .tap(session, leg, kind, queue.clone())
+        .map_err(|e| FsError::other(format!("tap: {e}")))
 }
 
 /// One UTC day in seconds.
@@ -811,26 +973,50 @@ impl ExtFile {
 /// The files of a live call's directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallFile {
-    /// JSON: parties, state, times, codecs, media addresses.
+    /// JSON: parties, state, times, codecs, media addresses, socket counts.
     Metadata,
     /// `hangup [cause]`.
     Ctl,
+    /// Read: one HEP3 frame per read, the call's SIP (both legs) and RTCP.
+    Hep,
+    /// Read: the caller's RTP as it arrived, one packet per read; write: one packet to it.
+    RtpSrc,
+    /// The same for the callee.
+    RtpDest,
 }
 
 impl CallFile {
-    const ALL: [CallFile; 2] = [CallFile::Metadata, CallFile::Ctl];
+    const ALL: [CallFile; 5] = [
+        CallFile::Metadata,
+        CallFile::Ctl,
+        CallFile::Hep,
+        CallFile::RtpSrc,
+        CallFile::RtpDest,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             CallFile::Metadata => "metadata",
             CallFile::Ctl => "ctl",
+            CallFile::Hep => "hep.sock",
+            CallFile::RtpSrc => "rtp_src.sock",
+            CallFile::RtpDest => "rtp_dest.sock",
         }
     }
 
     fn mode(self) -> u32 {
         match self {
-            CallFile::Metadata => 0o444,
-            CallFile::Ctl => 0o666,
+            CallFile::Metadata | CallFile::Hep => 0o444,
+            CallFile::Ctl | CallFile::RtpSrc | CallFile::RtpDest => 0o666,
+        }
+    }
+
+    /// The relay leg of an RTP socket file.
+    fn leg(self) -> Option<Leg> {
+        match self {
+            CallFile::RtpSrc => Some(Leg::A),
+            CallFile::RtpDest => Some(Leg::B),
+            _ => None,
         }
     }
 }
@@ -949,12 +1135,32 @@ enum Open {
     WriteOnly,
     /// A ctl file: writes are commands; a read gives the snapshot taken at open.
     Ctl(Vec<u8>),
+    /// A socket file: its own queue, fed by taps and capture subscriptions until clunked.
+    Socket(Socket),
+}
+
+#[derive(Debug)]
+struct Socket {
+    call: Arc<str>,
+    session: media::SessionId,
+    leg: Option<Leg>,
+    queue: PacketQueue,
+    too_big: Arc<std::sync::atomic::AtomicU64>,
+    taps: Vec<TapId>,
+    /// Dropping them unsubscribes.
+    _sip: Vec<Subscription>,
 }
 
 /// One connection's view of the [`Tree`], for its [`ninep::Session`].
-#[derive(Debug)]
 pub struct TreeFs {
     tree: Arc<Tree>,
+    waker: media::tap::Waker,
+}
+
+impl std::fmt::Debug for TreeFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeFs").finish_non_exhaustive()
+    }
 }
 
 impl TreeFs {
@@ -1101,6 +1307,9 @@ impl FileTree for TreeFs {
             Node::ExtFile(_, ExtFile::Credential) => Open::WriteOnly,
             Node::ExtFile(_, ExtFile::Ctl) => Open::Ctl(Vec::new()),
             Node::CallFile(_, _, CallFile::Ctl) => Open::Ctl(self.tree.snapshot(node)?),
+            Node::CallFile(_, call, f @ (CallFile::Hep | CallFile::RtpSrc | CallFile::RtpDest)) => {
+                Open::Socket(self.tree.open_socket(call, *f, &self.waker)?)
+            }
             _ if writes => return Err(FsError::PermissionDenied),
             _ => Open::Snapshot(self.tree.snapshot(node)?),
         };
@@ -1173,6 +1382,7 @@ impl FileTree for TreeFs {
             Open::Snapshot(content) | Open::Ctl(content) => {
                 Ok(Read::Ready(serve_bytes(content, offset, buf)))
             }
+            Open::Socket(socket) => Ok(self.tree.read_socket(socket, buf)),
             Open::WriteOnly => Err(FsError::PermissionDenied),
             Open::Dir => Err(FsError::IsDir),
         }
@@ -1184,7 +1394,29 @@ impl FileTree for TreeFs {
                 self.tree.write_file(&handle.node, &handle.who, data)?;
                 Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
             }
+            Open::Socket(ref socket) => {
+                let leg = socket.leg.ok_or(FsError::PermissionDenied)?;
+                self.tree
+                    .taps
+                    .media
+                    .inject(socket.session, leg, data)
+                    .map_err(|e| match e {
+                        media::MediaError::NotRtp => FsError::other("not an RTP packet"),
+                        other => FsError::other(format!("inject: {other}")),
+                    })?;
+                Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
+            }
             Open::Snapshot(_) | Open::Dir => Err(FsError::PermissionDenied),
+        }
+    }
+
+    fn clunk(&mut self, _node: Node, handle: Option<Handle>) {
+        if let Some(Handle {
+            open: Open::Socket(socket),
+            ..
+        }) = handle
+        {
+            self.tree.close_socket(socket);
         }
     }
 
