@@ -46,6 +46,9 @@ impl pbx::tree::Env for SystemEnv {
     }
 }
 
+/// How long a `dial` waits for the call manager to admit or refuse the call.
+const DIAL_ADMISSION: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The binary's [`pbx::tree::Backend`].
 pub struct StoreBackend<S: Store> {
     pub writer: api::DirectoryWriter<S>,
@@ -109,6 +112,23 @@ impl<S: Store> pbx::tree::Backend for StoreBackend<S> {
 
     fn cdrs(&self, query: &CdrQuery) -> Result<CdrPage, FsError> {
         self.block(self.store.query_cdrs(query))
+    }
+
+    fn dial(&self, id: &str, domain: &str, user: &str, target: &str) -> Result<(), FsError> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.command(Command::Dial {
+            id: id.to_owned(),
+            domain: domain.to_owned(),
+            user: user.to_owned(),
+            target: target.to_owned(),
+            reply,
+        })?;
+        // The call manager answers at admission, before any phone rings.
+        match tokio::task::block_in_place(|| answer.recv_timeout(DIAL_ADMISSION)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(FsError::other(format!("dial: {reason}"))),
+            Err(_) => Err(FsError::other("dial: the call manager did not answer")),
+        }
     }
 
     fn command(&self, command: Command) -> Result<(), FsError> {

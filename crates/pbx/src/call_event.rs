@@ -32,6 +32,11 @@ impl CallNote {
     pub fn new_id(rng: &mut impl RngCore) -> String {
         let mut b = [0_u8; 16];
         rng.fill_bytes(&mut b);
+        Self::id_from(b)
+    }
+
+    /// A call id from 16 random bytes: the version 4 UUID they make.
+    pub fn id_from(mut b: [u8; 16]) -> String {
         // RFC 9562 section 5.4: version 4, variant 10.
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;

@@ -134,6 +134,9 @@ pub trait Backend: Send + Sync {
     fn cdrs(&self, query: &CdrQuery) -> Result<crate::CdrPage, FsError>;
     /// A command for the call manager.
     fn command(&self, command: Command) -> Result<(), FsError>;
+    /// Places a call from `user` to `target` with the call id `id` ([`Command::Dial`]);
+    /// returns once the call is in the live calls, or with the reason it was refused.
+    fn dial(&self, id: &str, domain: &str, user: &str, target: &str) -> Result<(), FsError>;
 }
 
 /// The clock and randomness the tree is given (it reads neither itself; the binary's
@@ -742,7 +745,14 @@ impl Tree {
         }
     }
 
-    fn write_file(&self, node: &Node, who: &Principal, data: &[u8]) -> Result<(), FsError> {
+    /// A write to a plain file: a new secret, or a ctl command. `Some(content)`: what reads
+    /// of the same fid return from now on (the call's `ongoing/` name after `dial`).
+    fn write_file(
+        &self,
+        node: &Node,
+        who: &Principal,
+        data: &[u8],
+    ) -> Result<Option<Vec<u8>>, FsError> {
         match node {
             Node::ExtFile(e, ExtFile::Credential) => {
                 let text = std::str::from_utf8(data).map_err(|_| FsError::BadArg)?;
@@ -757,20 +767,38 @@ impl Tree {
                     },
                 )?;
                 tracing::info!(domain = %e.domain, user = %e.user, by = %who.user_name(), "credential set over 9P");
-                Ok(())
+                Ok(None)
             }
-            Node::ExtFile(_, ExtFile::Ctl) => {
+            Node::ExtFile(e, ExtFile::Ctl) => {
                 let text = ctl_text(data)?;
-                Err(FsError::other(format!("unknown ctl message: {text}")))
+                let mut words = text.split_whitespace();
+                let (Some("dial"), Some(target), None) = (words.next(), words.next(), words.next())
+                else {
+                    return Err(FsError::other(format!("unknown ctl message: {text}")));
+                };
+                let id = crate::CallNote::id_from(self.env.random());
+                self.backend.dial(&id, &e.domain, &e.user, target)?;
+                tracing::info!(domain = %e.domain, user = %e.user, %target, call = %id, by = %who.user_name(), "dial over 9P");
+                // The call is live: its name under this extension's ongoing/.
+                let name = self
+                    .calls_of(e)
+                    .into_iter()
+                    .find(|(call, _)| **call == *id)
+                    .map(|(_, name)| name)
+                    .ok_or_else(|| FsError::other("the call ended at once"))?;
+                Ok(Some(format!("{name}\n").into_bytes()))
             }
             Node::CallFile(_, call, CallFile::Ctl) => {
                 let text = ctl_text(data)?;
                 let mut words = text.split_whitespace();
                 match (words.next(), words.next(), words.next()) {
-                    (Some("hangup"), reason, None) => self.backend.command(Command::Hangup {
-                        id: call.to_string(),
-                        reason: reason.map(str::to_owned),
-                    }),
+                    (Some("hangup"), reason, None) => self
+                        .backend
+                        .command(Command::Hangup {
+                            id: call.to_string(),
+                            reason: reason.map(str::to_owned),
+                        })
+                        .map(|()| None),
                     _ => Err(FsError::other(format!("unknown ctl message: {text}"))),
                 }
             }
@@ -1391,7 +1419,9 @@ impl FileTree for TreeFs {
     fn write(&mut self, handle: &mut Handle, _offset: u64, data: &[u8]) -> Result<u32, FsError> {
         match handle.open {
             Open::WriteOnly | Open::Ctl(_) => {
-                self.tree.write_file(&handle.node, &handle.who, data)?;
+                if let Some(content) = self.tree.write_file(&handle.node, &handle.who, data)? {
+                    handle.open = Open::Ctl(content);
+                }
                 Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
             }
             Open::Socket(ref socket) => {
