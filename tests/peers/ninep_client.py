@@ -8,6 +8,7 @@ _attach), then runs the operations given on the command line, one JSON line of o
     ninep_client.py --addr tcp!127.0.0.1!5640 --user alice@d.example --secret alicepw \
         ls / cat /presence write /ctl 'hangup' mkdir /carol rm /carol stat /ctl
 
+`writeread PATH DATA` writes DATA and then reads the same fid (`dial` on a ctl file).
 Socket files stay open across operations: `sockopen PATH`, `sockread PATH N` (N reads, each
 one whole packet, as hex in "packets"), `sockwrite PATH HEX` (one packet).
 
@@ -162,6 +163,11 @@ def run(c, op, path, arg):
             c._open(WALKED, py9p.OWRITE)
             r = c._write(WALKED, 0, arg.encode())
             return {"count": r.count}
+        if op == "writeread":
+            # A ctl exchange on one fid: the command, then what the file says back.
+            c._open(WALKED, py9p.ORDWR)
+            c._write(WALKED, 0, arg.encode())
+            return {"data": text(read_all(c, WALKED))}
         if op == "stat":
             return {"stat": stat_json(c._stat(WALKED).stat[0])}
         if op == "rm":
@@ -202,7 +208,7 @@ def main():
     while ops:
         op = ops.pop(0)
         path = ops.pop(0)
-        arg = ops.pop(0) if op in ("write", "sockread", "sockwrite") else None
+        arg = ops.pop(0) if op in ("write", "writeread", "sockread", "sockwrite") else None
         result = {"op": op, "path": path}
         try:
             result.update(run(c, op, path, arg))
