@@ -596,18 +596,14 @@ impl Tree {
                     .find(|(_, c)| *c.id == **id)
                     .ok_or(FsError::NotFound)?
                     .1;
-                let mut json = serde_json::to_vec_pretty(&cdr).map_err(|_| FsError::Io)?;
-                json.push(b'\n');
-                Ok(json)
+                json_file(&cdr)
             }
             Node::ExtFile(e, ExtFile::Presence) => Ok(self.presence(&e.domain).into_bytes()),
             Node::CallFile(_, call, CallFile::Metadata) => {
                 let info = self.call(call).ok_or(FsError::NotFound)?;
                 let mut meta = call_metadata(&info);
                 meta["sockets"] = self.socket_counts(call);
-                let mut json = serde_json::to_vec_pretty(&meta).map_err(|_| FsError::Io)?;
-                json.push(b'\n');
-                Ok(json)
+                json_file(&meta)
             }
             Node::CallFile(_, call, CallFile::Ctl) => Ok(format!("{call}\n").into_bytes()),
             Node::UacMeta(e, reg, _) => {
@@ -617,9 +613,7 @@ impl Tree {
                     .find(|(n, ..)| **n == **reg)
                     .ok_or(FsError::NotFound)?
                     .2;
-                let mut json = serde_json::to_vec_pretty(&meta).map_err(|_| FsError::Io)?;
-                json.push(b'\n');
-                Ok(json)
+                json_file(&meta)
             }
             _ => Err(FsError::NotSupported),
         }
@@ -817,6 +811,13 @@ fn tap(
     media
         .tap(session, leg, kind, queue.clone())
         .map_err(|e| FsError::other(format!("tap: {e}")))
+}
+
+/// A JSON file's content: the value, pretty, and a final newline.
+fn json_file(value: &impl serde::Serialize) -> Result<Vec<u8>, FsError> {
+    let mut json = serde_json::to_vec_pretty(value).map_err(|_| FsError::Io)?;
+    json.push(b'\n');
+    Ok(json)
 }
 
 /// One UTC day in seconds.
