@@ -104,6 +104,7 @@ pub mod client;
 pub mod error;
 pub mod frame;
 pub mod msg;
+pub mod mux;
 pub mod server;
 pub mod tree;
 
