@@ -16,6 +16,7 @@
 # env:   SECONDS_PER_RUN (5), WARMUP (1), OPS (read,stat,dirread), DIR_ENTRIES (1000),
 #        MSIZE (65536), NICE (0: niceness of both servers and the load generator),
 #        SWITCHBOARD_BIN (a release switchboard binary to use instead of building one),
+#        SWITCHBOARD_COMMIT (what to print as its commit; default: this tree's HEAD),
 #        RUST_LOG (warn, for the server)
 # needs: curl, and the Rust toolchain (both binaries are built here in release mode).
 set -euo pipefail
@@ -74,8 +75,12 @@ done
 curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"admin": {"secret": "adminpw"}}' \
   "http://$HTTP/dir/big.local" > /dev/null
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
+if [ -n "${SWITCHBOARD_COMMIT:-}" ]; then
+  commit=$SWITCHBOARD_COMMIT
+else
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
+fi
 echo "# 9P tree, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
 echo "# switchboard $commit (release, $SWITCHBOARD_BIN) on 9p/tcp $NINEP, pid $SB_PID, RUST_LOG=$RUST_LOG; plain server $PLAIN, pid $PLAIN_PID"
 echo "# users: bench.local user0..user$((max_clients - 1)); big.local ext0..ext$((DIR_ENTRIES - 1)) + admin; niceness $NICE"
