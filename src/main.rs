@@ -337,6 +337,8 @@ fn serve(c: Config) -> anyhow::Result<()> {
             pbx::tree::Taps {
                 media: media.clone(),
                 capture: capture.clone(),
+                // uacs/<name>/sip.sock: virtual connections of the SIP endpoint.
+                sip: Some(std::sync::Arc::new(server.sip_sockets())),
             },
             c.guard.config()?,
         );

@@ -9,8 +9,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use pbx::calls::{Action, CallEvent, Calls, Command};
 use pbx::{
-    Answers, AuthResult, Direction, Flow, Guard, Metrics, Observed, Pipeline, RegEvent, Registrar,
-    Verdict,
+    Answers, AuthResult, Caller, Direction, Flow, Guard, Metrics, Observed, Pipeline, RegEvent,
+    Registrar, Verdict,
 };
 use sip::transaction::{ClientEvent, Event, ServerEvent, TransactionKey, TransactionLayer};
 use sip::{Message, ParseError, Request, Response, StatusCode, Transport};
@@ -50,7 +50,8 @@ pub struct Apps {
 /// memory stays bounded.
 pub const CALL_BACKLOG: usize = 4096;
 
-/// A TCP connection's identity within this process.
+/// A connection's identity within this process: a TCP connection, or from
+/// [`pbx::registrar::VIRTUAL_CONNS`] up a 9P `sip.sock` file (see [`crate::sip_sock`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ConnId(pub(crate) u64);
 
@@ -69,8 +70,37 @@ pub(crate) enum Inbound {
         bytes: Bytes,
         error: Option<ParseError>,
     },
-    /// A TCP connection closed.
+    /// A TCP connection closed, or a `sip.sock` file was clunked.
     Closed { conn: ConnId },
+    /// A `sip.sock` file opened: its messages go into `queue`; `caller` is the extension its
+    /// 9P attach authenticated, bound at once with `contact`.
+    SockOpened {
+        conn: ConnId,
+        queue: media::PacketQueue,
+        caller: Caller,
+        contact: String,
+        agent: String,
+        remote: SocketAddr,
+    },
+    /// One whole SIP message written to a `sip.sock` file.
+    SockWrite { conn: ConnId, bytes: Bytes },
+}
+
+/// How the endpoint writes to a connection.
+pub(crate) enum Writer {
+    /// A TCP connection's task.
+    Tcp(mpsc::Sender<ConnCmd>),
+    /// A `sip.sock` file's queue: one message per read. A reader that falls behind loses the
+    /// oldest messages (counted), as SIP over UDP would.
+    Sock(media::PacketQueue),
+}
+
+/// A `sip.sock` connection as the endpoint knows it.
+struct Virtual {
+    /// The extension that opened it.
+    caller: Caller,
+    /// The 9P client's address.
+    remote: SocketAddr,
 }
 
 /// How a message reached us, and so how an answer goes back (symmetric response routing,
@@ -120,7 +150,9 @@ pub(crate) struct Endpoint {
     local: SocketAddr,
     apps: Apps,
     config: SipConfig,
-    conns: HashMap<ConnId, mpsc::Sender<ConnCmd>>,
+    conns: HashMap<ConnId, Writer>,
+    /// The open `sip.sock` files.
+    virtuals: HashMap<ConnId, Virtual>,
     transactions: TransactionLayer<Peer>,
     /// Keepalives in flight: which binding each client transaction pings.
     pings: HashMap<TransactionKey, (String, String, String)>,
@@ -157,6 +189,7 @@ impl Endpoint {
             apps,
             config,
             conns: HashMap::new(),
+            virtuals: HashMap::new(),
             transactions,
             pings: HashMap::new(),
             seen_local,
@@ -249,14 +282,40 @@ impl Endpoint {
                 },
                 Some(ev) = rx.recv() => match ev {
                     Inbound::Opened { conn, tx, .. } => {
-                        self.conns.insert(conn, tx);
+                        self.conns.insert(conn, Writer::Tcp(tx));
+                    }
+                    Inbound::SockOpened { conn, queue, caller, contact, agent, remote } => {
+                        self.conns.insert(conn, Writer::Sock(queue));
+                        let flow = Flow {
+                            transport: Transport::Tcp,
+                            remote,
+                            conn: Some(conn.0),
+                        };
+                        let events = self.apps.registrar.bind_trusted(
+                            unix_now(),
+                            &caller,
+                            &contact,
+                            &agent,
+                            flow,
+                        );
+                        self.report(events);
+                        self.virtuals.insert(conn, Virtual { caller, remote });
+                    }
+                    Inbound::SockWrite { conn, bytes } => {
+                        if let Some(remote) = self.virtuals.get(&conn).map(|v| v.remote) {
+                            let peer = Peer { link: Link::Tcp(conn), remote };
+                            self.on_bytes(peer, &bytes, None).await;
+                        }
                     }
                     Inbound::Stream { conn, remote, bytes, error } => {
                         let peer = Peer { link: Link::Tcp(conn), remote };
                         self.on_bytes(peer, &bytes, error).await;
                     }
                     Inbound::Closed { conn } => {
-                        self.conns.remove(&conn);
+                        if let Some(Writer::Sock(queue)) = self.conns.remove(&conn) {
+                            queue.close();
+                        }
+                        self.virtuals.remove(&conn);
                         //= https://www.rfc-editor.org/rfc/rfc5626#section-5.3
                         //# a binding made over a connection ends when the connection closes
                         let events = self.apps.registrar.connection_closed(conn.0);
@@ -439,10 +498,13 @@ impl Endpoint {
                 self.respond(&key, resp);
                 return;
             }
-            let outcome = self
-                .apps
-                .registrar
-                .authenticate_caller(unix_now(), &request);
+            let outcome = match self.trusted(source) {
+                Some(caller) => self.apps.registrar.trusted_caller(&request, &caller),
+                None => self
+                    .apps
+                    .registrar
+                    .authenticate_caller(unix_now(), &request),
+            };
             let auth = match &outcome {
                 Ok(_) => AuthResult::Succeeded,
                 Err(o) => o.auth,
@@ -544,13 +606,29 @@ impl Endpoint {
     /// Runs a REGISTER through the registrar, with the flow it arrived on.
     fn register(&mut self, request: &Request, source: Peer) -> Response {
         let flow = source.flow();
-        let outcome = self
-            .apps
-            .registrar
-            .handle_register(unix_now(), request, flow);
+        let outcome = match self.trusted(source) {
+            // A sip.sock: its 9P attach authenticated the extension.
+            Some(caller) => {
+                self.apps
+                    .registrar
+                    .handle_register_trusted(unix_now(), request, flow, &caller)
+            }
+            None => self
+                .apps
+                .registrar
+                .handle_register(unix_now(), request, flow),
+        };
         self.record_auth(request, source, outcome.auth);
         self.report(outcome.events);
         outcome.response
+    }
+
+    /// The extension a `sip.sock` connection speaks for; `None` for UDP and TCP.
+    fn trusted(&self, source: Peer) -> Option<Caller> {
+        match source.link {
+            Link::Tcp(conn) => self.virtuals.get(&conn).map(|v| v.caller.clone()),
+            Link::Udp => None,
+        }
     }
 
     /// Sends the OPTIONS keepalives that are due, each in its own client transaction.
@@ -631,9 +709,16 @@ impl Endpoint {
                 }
             },
             Link::Tcp(conn) => {
-                let Some(tx) = self.conns.get(&conn) else {
-                    tracing::debug!(remote = %peer.remote, "sip tcp connection gone, dropped");
-                    return false;
+                let tx = match self.conns.get(&conn) {
+                    Some(Writer::Tcp(tx)) => tx,
+                    Some(Writer::Sock(queue)) => {
+                        queue.push(&bytes);
+                        return true;
+                    }
+                    None => {
+                        tracing::debug!(remote = %peer.remote, "sip connection gone, dropped");
+                        return false;
+                    }
                 };
                 let cmd = if then_close {
                     ConnCmd::SendAndClose(bytes)
@@ -650,7 +735,9 @@ impl Endpoint {
     }
 
     fn close(&mut self, peer: Peer) {
-        if let Link::Tcp(conn) = peer.link {
+        if let Link::Tcp(conn) = peer.link
+            && !self.virtuals.contains_key(&conn)
+        {
             // Dropping the writer's sender ends the connection task.
             self.conns.remove(&conn);
         }

@@ -9,7 +9,11 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::endpoint::{Endpoint, Inbound};
+use crate::sip_sock::SipLinks;
 use crate::tcp;
+
+/// Messages waiting for the endpoint, from TCP connections and `sip.sock` files together.
+const INBOUND_QUEUE: usize = 1024;
 
 /// What the SIP driver needs to know.
 #[derive(Debug, Clone)]
@@ -87,6 +91,10 @@ pub struct SipServer {
     tcp: TcpListener,
     local: SocketAddr,
     config: SipConfig,
+    /// The endpoint's inbound queue: TCP connections and `sip.sock` files hand it complete
+    /// messages; when it is full TCP readers wait (and TCP flow control pushes back on the
+    /// peer) and `sip.sock` writes are refused for a retry.
+    inbound: (mpsc::Sender<Inbound>, mpsc::Receiver<Inbound>),
 }
 
 impl SipServer {
@@ -108,6 +116,7 @@ impl SipServer {
                         tcp,
                         local,
                         config,
+                        inbound: mpsc::channel::<Inbound>(INBOUND_QUEUE),
                     });
                 }
                 Err(source) => {
@@ -129,11 +138,14 @@ impl SipServer {
         self.local
     }
 
+    /// The handle the 9P tree's `sip.sock` files open virtual connections with.
+    pub fn sip_sockets(&self) -> SipLinks {
+        SipLinks::new(self.inbound.0.clone(), self.config.limits)
+    }
+
     /// Serves until `shutdown` turns true.
     pub async fn run(self, apps: crate::endpoint::Apps, mut shutdown: watch::Receiver<bool>) {
-        // TCP connections hand complete messages to the endpoint through this bounded queue;
-        // when it is full they stop reading, and TCP flow control pushes back on the peer.
-        let (tx, rx) = mpsc::channel::<Inbound>(1024);
+        let (tx, rx) = self.inbound;
         let accept = tokio::spawn(tcp::accept_loop(
             self.tcp,
             tx,

@@ -135,6 +135,17 @@ pub struct Caller {
     pub user: String,
 }
 
+/// Connection ids from here up are virtual connections: 9P `sip.sock` files (DESIGN.md
+/// section 9), which the SIP endpoint numbers apart from its TCP connections. Their
+/// bindings live as long as the file is open: they neither expire nor get keepalives, and
+/// requests on them come from an extension the 9P attach already authenticated.
+pub const VIRTUAL_CONNS: u64 = 1 << 62;
+
+/// Whether a binding's flow is a virtual connection (a `sip.sock` file).
+pub fn is_virtual(flow: &Flow) -> bool {
+    flow.conn.is_some_and(|c| c >= VIRTUAL_CONNS)
+}
+
 /// The registrar.
 pub struct Registrar {
     config: RegistrarConfig,
@@ -271,6 +282,145 @@ impl Registrar {
         match self.authenticate(now, req, &domain, &user, &reply) {
             Some(refusal) => Err(Box::new(refusal)),
             None => Ok(Caller { domain, user }),
+        }
+    }
+
+    /// Makes the binding of a `sip.sock` file opened by `caller` (already authenticated by
+    /// its 9P attach): `contact`, as if a REGISTER had arrived on `flow`, so that the first
+    /// binding fires the registration webhook like any other. Returns the webhook events.
+    pub fn bind_trusted(
+        &mut self,
+        now: u64,
+        caller: &Caller,
+        contact: &str,
+        agent: &str,
+        flow: Flow,
+    ) -> Vec<RegEvent> {
+        let call_id = format!("{:016x}", self.rng.random::<u64>());
+        let agent: String = agent
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
+        let raw = format!(
+            "REGISTER sip:{domain} SIP/2.0\r\nVia: SIP/2.0/TCP 9p.invalid;branch=z9hG4bK{call_id}\r\n\
+             From: <sip:{user}@{domain}>;tag={call_id}\r\nTo: <sip:{user}@{domain}>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 REGISTER\r\nContact: <{contact}>\r\n\
+             User-Agent: {agent}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n",
+            domain = caller.domain,
+            user = caller.user,
+            expires = self.config.max_expires,
+        );
+        let req = match sip::Message::parse(raw.as_bytes()) {
+            Ok(sip::Message::Request(r)) => r,
+            _ => {
+                tracing::warn!(
+                    contact,
+                    "sip.sock binding not made: unusable contact or agent"
+                );
+                return Vec::new();
+            }
+        };
+        let outcome = self.handle_register_trusted(now, &req, flow, caller);
+        if outcome.response.status != StatusCode::OK {
+            tracing::warn!(status = %outcome.response.status, "sip.sock binding refused");
+        }
+        outcome.events
+    }
+
+    /// A REGISTER that arrived on a virtual connection opened by `caller`: not challenged
+    /// (the 9P attach authenticated the extension), refused with 403 when its To names anyone
+    /// else. A virtual connection carries one phone, so the bindings this REGISTER makes
+    /// replace the ones its connection had (the binding made at open, or an older Contact).
+    pub fn handle_register_trusted(
+        &mut self,
+        now: u64,
+        req: &Request,
+        flow: Flow,
+        caller: &Caller,
+    ) -> Outcome {
+        let tag = format!("{:016x}", self.rng.random::<u64>());
+        let reply = |status: StatusCode| {
+            let mut r = Response::to_request(req, status);
+            if r.head.to.tag().is_none() {
+                r.head.to.params.set("tag", Some(tag.clone()));
+            }
+            r
+        };
+        let aor = match &req.head.to.uri {
+            Uri::Sip(to) => to
+                .user
+                .as_deref()
+                .map(|u| (self.domain_of(&to.host), sip::unescape(u))),
+            _ => None,
+        };
+        let Some((domain, user)) = aor else {
+            return Outcome {
+                response: reply(StatusCode::BAD_REQUEST),
+                events: Vec::new(),
+                auth: AuthResult::NotApplicable,
+            };
+        };
+        if domain != caller.domain || user != caller.user {
+            return Outcome {
+                response: reply(StatusCode::FORBIDDEN),
+                events: Vec::new(),
+                auth: AuthResult::NotApplicable,
+            };
+        }
+        let conn = flow.conn;
+        let mut outcome = self.update_bindings(now, req, &domain, &user, flow, reply);
+        if outcome.response.status == StatusCode::OK {
+            // Only the contacts this REGISTER named stay on its connection.
+            let named: Vec<String> = req
+                .head
+                .contact
+                .iter()
+                .filter_map(Contact::addr)
+                .map(|c| c.uri.to_string())
+                .collect();
+            let events = self.retain(|b| {
+                b.flow.conn != conn
+                    || *b.domain != *domain
+                    || *b.user != *user
+                    || named.iter().any(|n| *n == *b.contact)
+            });
+            outcome.events.extend(events);
+        }
+        outcome.auth = AuthResult::Succeeded;
+        outcome
+    }
+
+    /// The caller of a new INVITE that arrived on a virtual connection opened by `caller`:
+    /// not challenged, but its From must be that extension (403 otherwise).
+    pub fn trusted_caller(
+        &mut self,
+        req: &Request,
+        caller: &Caller,
+    ) -> Result<Caller, Box<Outcome>> {
+        let from = match &req.head.from.uri {
+            Uri::Sip(from) => from
+                .user
+                .as_deref()
+                .map(|u| (self.domain_of(&from.host), sip::unescape(u))),
+            _ => None,
+        };
+        match from {
+            Some((domain, user)) if domain == caller.domain && user == caller.user => {
+                Ok(caller.clone())
+            }
+            _ => {
+                let mut response = Response::to_request(req, StatusCode::FORBIDDEN);
+                if response.head.to.tag().is_none() {
+                    let tag = format!("{:016x}", self.rng.random::<u64>());
+                    response.head.to.params.set("tag", Some(tag));
+                }
+                Err(Box::new(Outcome {
+                    response,
+                    events: Vec::new(),
+                    auth: AuthResult::NotApplicable,
+                }))
+            }
         }
     }
 
@@ -623,7 +773,9 @@ impl Registrar {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             for b in location.iter_mut_unsaved() {
-                if !due(&b.contact) || b.registered_at == now {
+                // A sip.sock binding lives while its file is open; the 9P connection is
+                // its liveness.
+                if !due(&b.contact) || b.registered_at == now || is_virtual(&b.flow) {
                     continue;
                 }
                 if b.outstanding_pings >= max {
@@ -702,8 +854,9 @@ impl Registrar {
     }
 
     /// Removes bindings that expired by `now`; returns the users left with none.
+    /// Bindings of `sip.sock` files do not expire: they end when the file is clunked.
     pub fn expire(&mut self, now: u64) -> Vec<RegEvent> {
-        self.retain(|b| b.expires_at > now)
+        self.retain(|b| b.expires_at > now || is_virtual(&b.flow))
     }
 
     /// Removes the bindings made over a TCP connection that closed.

@@ -9,7 +9,7 @@
 //!         credential ctl presence
 //!         cdr/ call_recordings/       only the calls it took part in
 //!         ongoing/<from>_<to>/        metadata ctl hep.sock rtp_src.sock rtp_dest.sock
-//!         uacs/<registration>/        metadata
+//!         uacs/<registration>/        metadata; sip.sock in directories made with mkdir
 //! ```
 //!
 //! [`Tree`] is shared by every 9P connection; each connection gets a [`TreeFs`], the
@@ -25,6 +25,7 @@
 
 mod auth;
 mod names;
+mod sip_sock;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ use ninep::msg::{DMDIR, QTDIR, QTFILE, Qid, Stat, Tag};
 use ninep::{Attached, DirWriter, FileTree, FsError, Read, Wstat};
 
 pub use auth::{AuthFile, NONCE_LIFETIME, Throttle, parse_uname};
+pub use sip_sock::{MAX_MADE_UACS, MAX_UAC_NAME, SipSockOpen, SipSockets};
 
 use crate::calls::{CallInfo, Command, LiveCalls};
 use crate::capture::{CaptureHub, Subscription};
@@ -45,6 +47,7 @@ use crate::guard::GuardConfig;
 use crate::registrar::State;
 use crate::time::{day_name, parse_day_name};
 use names::{CallNames, involves};
+use sip_sock::{MadeUac, OpenSock};
 
 /// Who an attach is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -90,6 +93,14 @@ impl Principal {
             Some(Principal::Operator)
         } else {
             parse_uname(user)
+        }
+    }
+
+    /// Whether this principal is the extension `e` or administers its domain.
+    fn may_act_for(&self, e: &ExtRef) -> bool {
+        match self {
+            Principal::Extension { domain, user } => *domain == e.domain && *user == e.user,
+            other => other.administers(&e.domain),
         }
     }
 
@@ -161,6 +172,10 @@ pub struct Tree {
     taps: Taps,
     /// The open socket files, per call id, for the counts in `metadata`.
     sockets: Mutex<std::collections::HashMap<Arc<str>, Vec<OpenSocket>>>,
+    /// The `uacs/` directories made with mkdir, per (domain, user).
+    made: Mutex<std::collections::HashMap<(Arc<str>, Arc<str>), Vec<MadeUac>>>,
+    /// Numbers the connections' [`TreeFs`], so that a made directory knows its maker.
+    connections: std::sync::atomic::AtomicU64,
 }
 
 /// Where the socket files' packets come from.
@@ -169,6 +184,8 @@ pub struct Taps {
     pub media: Arc<dyn MediaControl>,
     /// SIP capture by Call-ID, as HEP3 frames.
     pub capture: Arc<CaptureHub>,
+    /// The SIP endpoint, for `sip.sock` files; `None`: opening one fails.
+    pub sip: Option<Arc<dyn SipSockets>>,
 }
 
 /// Packets each open of a socket file holds before the oldest is dropped.
@@ -208,6 +225,8 @@ impl Tree {
             throttle: Mutex::new(Throttle::new(guard)),
             taps,
             sockets: Mutex::new(std::collections::HashMap::new()),
+            made: Mutex::new(std::collections::HashMap::new()),
+            connections: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -217,6 +236,10 @@ impl Tree {
         TreeFs {
             tree: Arc::clone(self),
             waker,
+            id: self
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            peer: None,
         }
     }
 
@@ -264,12 +287,16 @@ impl Tree {
                     Scope::Ext(e) => self.ext_alive(e),
                 }
             }
-            Node::Ext(e)
-            | Node::ExtFile(e, _)
-            | Node::Ongoing(e)
-            | Node::Uacs(e)
-            | Node::Uac(e, ..)
-            | Node::UacMeta(e, ..) => self.ext_alive(e),
+            Node::Ext(e) | Node::ExtFile(e, _) | Node::Ongoing(e) | Node::Uacs(e) => {
+                self.ext_alive(e)
+            }
+            Node::Uac(e, name, key) | Node::UacMeta(e, name, key) | Node::UacSock(e, name, key) => {
+                self.ext_alive(e)
+                    && self
+                        .uacs_of(e)
+                        .iter()
+                        .any(|u| *u.name == **name && u.key == *key && u.fits(node))
+            }
             Node::Call(e, call, _) | Node::CallFile(e, call, _) => {
                 self.ext_alive(e)
                     && self
@@ -351,19 +378,73 @@ impl Tree {
         out
     }
 
-    fn uacs_of(&self, e: &ExtRef) -> Vec<(String, u64, serde_json::Value)> {
+    /// The entries of an extension's `uacs/`: the directories made with mkdir first (with
+    /// their binding once `sip.sock` is open), then the other bindings, named by contact.
+    fn uacs_of(&self, e: &ExtRef) -> Vec<UacEntry> {
+        let made: Vec<MadeUac> = lock(&self.made)
+            .get(&(Arc::clone(&e.domain), Arc::clone(&e.user)))
+            .cloned()
+            .unwrap_or_default();
         let location = self
             .state
             .location
             .read()
             .unwrap_or_else(|e| e.into_inner());
         let now = self.env.unix();
-        let mut out: Vec<(String, u64, serde_json::Value)> = Vec::new();
-        for b in location.bindings(&e.domain, &e.user) {
+        let bindings = location.bindings(&e.domain, &e.user);
+        let meta_of = |b: &crate::location::Binding| {
+            serde_json::json!({
+                "contact": &*b.contact,
+                "transport": if crate::registrar::is_virtual(&b.flow) {
+                    "9P".to_owned()
+                } else {
+                    b.flow.transport.to_string()
+                },
+                "host": b.flow.remote.ip().to_string(),
+                "port": b.flow.remote.port(),
+                "agent": &*b.agent,
+                "registered": b.registered_at,
+                "expires": b.expires_at.saturating_sub(now),
+                "outstandingping": b.outstanding_pings,
+            })
+        };
+        let mut out: Vec<UacEntry> = Vec::with_capacity(made.len() + bindings.len());
+        for m in &made {
+            let conn = m.open.as_ref().map(|o| o.conn);
+            let meta = bindings
+                .iter()
+                .find(|b| conn.is_some() && b.flow.conn == conn)
+                .map(|b| {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    let mut meta = meta_of(b);
+                    if let Some(open) = &m.open {
+                        meta["sip.sock"] = serde_json::json!({
+                            "queued": open.queue.len(),
+                            "dropped": open.queue.dropped(),
+                            "too_big": open.too_big.load(Relaxed),
+                        });
+                    }
+                    meta
+                });
+            out.push(UacEntry {
+                name: m.name.to_string(),
+                key: m.key,
+                meta,
+                made: true,
+            });
+        }
+        for b in bindings {
+            if b.flow.conn.is_some()
+                && made
+                    .iter()
+                    .any(|m| m.open.as_ref().map(|o| o.conn) == b.flow.conn)
+            {
+                continue;
+            }
             let base = tree_escape(b.contact.strip_prefix("sip:").unwrap_or(&b.contact));
             let mut name = base.clone();
             let mut k = 2;
-            while out.iter().any(|(n, ..)| *n == name) {
+            while out.iter().any(|u| u.name == name) {
                 name = format!("{base}_{k}");
                 k += 1;
             }
@@ -372,17 +453,12 @@ impl Tree {
                 b.contact.as_bytes(),
                 &b.registered_at.to_be_bytes(),
             ]);
-            let meta = serde_json::json!({
-                "contact": &*b.contact,
-                "transport": b.flow.transport.to_string(),
-                "host": b.flow.remote.ip().to_string(),
-                "port": b.flow.remote.port(),
-                "agent": &*b.agent,
-                "registered": b.registered_at,
-                "expires": b.expires_at.saturating_sub(now),
-                "outstandingping": b.outstanding_pings,
+            out.push(UacEntry {
+                name,
+                key,
+                meta: Some(meta_of(b)),
+                made: false,
             });
-            out.push((name, key, meta));
         }
         out
     }
@@ -391,6 +467,11 @@ impl Tree {
         if !self.exists(node) {
             return Err(FsError::NotFound);
         }
+        Ok(self.describe(node))
+    }
+
+    /// The directory entry of a node known to exist (just listed, or checked).
+    fn describe(&self, node: &Node) -> Stat<'static> {
         let (name, mode, mtime, uid): (Cow<'static, str>, u32, u64, String) = match node {
             Node::Root => ("/".into(), DMDIR | 0o777, 0, OPERATOR.into()),
             Node::Domain(d) => (
@@ -416,14 +497,17 @@ impl Tree {
                 let start = self.call(call).map_or(0, |c| c.start);
                 (f.name().into(), f.mode(), start, e.owner())
             }
-            Node::Uacs(e) => ("uacs".into(), DMDIR | 0o555, 0, e.owner()),
+            // Writable: the extension (and its admins) make directories for sip.sock here;
+            // the tree checks who on create.
+            Node::Uacs(e) => ("uacs".into(), DMDIR | 0o777, 0, e.owner()),
             Node::Uac(e, name, _) => (name.to_string().into(), DMDIR | 0o555, 0, e.owner()),
             Node::UacMeta(e, ..) => ("metadata".into(), 0o444, 0, e.owner()),
+            Node::UacSock(e, ..) => ("sip.sock".into(), 0o666, 0, e.owner()),
         };
         let gid = node
             .domain()
             .map_or_else(|| OPERATOR.to_owned(), str::to_owned);
-        Ok(Stat {
+        Stat {
             qid: node.qid(),
             mode,
             atime: clamp32(mtime),
@@ -434,7 +518,7 @@ impl Tree {
             uid: uid.into(),
             gid: gid.into(),
             ..Stat::default()
-        })
+        }
     }
 
     fn walk(&self, dir: &Node, name: &str) -> Result<Node, FsError> {
@@ -482,16 +566,20 @@ impl Tree {
             Node::Uacs(e) => self
                 .uacs_of(e)
                 .into_iter()
-                .find(|(n, ..)| n == name)
-                .map(|(n, key, _)| Node::Uac(e.clone(), n.into(), key)),
-            Node::Uac(e, reg, key) => {
-                (name == "metadata").then(|| Node::UacMeta(e.clone(), Arc::clone(reg), *key))
-            }
+                .find(|u| u.name == name)
+                .map(|u| Node::Uac(e.clone(), u.name.into(), u.key)),
+            Node::Uac(..) => self.uac_files(dir).into_iter().find(|f| {
+                matches!(
+                    (f, name),
+                    (Node::UacMeta(..), "metadata") | (Node::UacSock(..), "sip.sock")
+                )
+            }),
             Node::Recordings(_)
             | Node::CdrFile(..)
             | Node::ExtFile(..)
             | Node::CallFile(..)
-            | Node::UacMeta(..) => return Err(FsError::NotDir),
+            | Node::UacMeta(..)
+            | Node::UacSock(..) => return Err(FsError::NotDir),
         };
         found.ok_or(FsError::NotFound)
     }
@@ -517,7 +605,8 @@ impl Tree {
                     .collect()
             }
             Node::Domain(d) => {
-                let mut users: Vec<String> = {
+                // One look at the directory for all the users (a domain may have thousands).
+                let mut users: Vec<ExtRef> = {
                     let directory = self
                         .state
                         .directory
@@ -525,19 +614,27 @@ impl Tree {
                         .unwrap_or_else(|e| e.into_inner());
                     directory
                         .domain(&d.name)
-                        .map(|e| e.users.keys().cloned().collect())
+                        .map(|entry| {
+                            entry
+                                .users
+                                .keys()
+                                .filter_map(|u| {
+                                    Some(ExtRef {
+                                        domain: Arc::clone(&d.name),
+                                        user: u.as_str().into(),
+                                        serial: entry.user_serial(u)?,
+                                    })
+                                })
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
-                users.sort();
+                users.sort_unstable_by(|a, b| a.user.cmp(&b.user));
                 let mut out = vec![
                     Node::Cdrs(Scope::Domain(d.clone())),
                     Node::Recordings(Scope::Domain(d.clone())),
                 ];
-                out.extend(
-                    users
-                        .iter()
-                        .filter_map(|u| self.ext_ref(&d.name, u).map(Node::Ext)),
-                );
+                out.extend(users.into_iter().map(Node::Ext));
                 out
             }
             Node::Cdrs(s) => self
@@ -577,13 +674,169 @@ impl Tree {
             Node::Uacs(e) => self
                 .uacs_of(e)
                 .into_iter()
-                .map(|(n, key, _)| Node::Uac(e.clone(), n.into(), key))
+                .map(|u| Node::Uac(e.clone(), u.name.into(), u.key))
                 .collect(),
-            Node::Uac(e, reg, key) => vec![Node::UacMeta(e.clone(), Arc::clone(reg), *key)],
-            Node::CdrFile(..) | Node::ExtFile(..) | Node::CallFile(..) | Node::UacMeta(..) => {
+            Node::Uac(..) => self.uac_files(dir),
+            Node::CdrFile(..)
+            | Node::ExtFile(..)
+            | Node::CallFile(..)
+            | Node::UacMeta(..)
+            | Node::UacSock(..) => {
                 return Err(FsError::NotDir);
             }
         })
+    }
+
+    /// The files of a `uacs/<name>/` directory: `metadata` once bound, `sip.sock` when
+    /// made with mkdir.
+    fn uac_files(&self, dir: &Node) -> Vec<Node> {
+        let Node::Uac(e, name, key) = dir else {
+            return Vec::new();
+        };
+        let Some(entry) = self
+            .uacs_of(e)
+            .into_iter()
+            .find(|u| *u.name == **name && u.key == *key)
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(2);
+        if entry.meta.is_some() {
+            out.push(Node::UacMeta(e.clone(), Arc::clone(name), *key));
+        }
+        if entry.made {
+            out.push(Node::UacSock(e.clone(), Arc::clone(name), *key));
+        }
+        out
+    }
+
+    /// mkdir `uacs/<name>/` for a `sip.sock`, by the connection `owner`.
+    fn make_uac(&self, e: &ExtRef, name: &str, owner: u64) -> Result<Node, FsError> {
+        if !sip_sock::valid_uac_name(name) {
+            return Err(FsError::other(format!(
+                "bad name {name:?}: use [A-Za-z0-9+._-], at most {MAX_UAC_NAME} characters"
+            )));
+        }
+        if self.uacs_of(e).iter().any(|u| u.name == name) {
+            return Err(FsError::Exists);
+        }
+        let key = hash56(&[&e.serial.to_be_bytes(), b"9p", &self.env.random()]);
+        let mut made = lock(&self.made);
+        let list = made
+            .entry((Arc::clone(&e.domain), Arc::clone(&e.user)))
+            .or_default();
+        if list.len() >= MAX_MADE_UACS {
+            return Err(FsError::other(format!(
+                "at most {MAX_MADE_UACS} uacs made per extension"
+            )));
+        }
+        if list.iter().any(|m| &*m.name == name) {
+            return Err(FsError::Exists);
+        }
+        let name: Arc<str> = name.into();
+        list.push(MadeUac {
+            name: Arc::clone(&name),
+            key,
+            owner,
+            open: None,
+        });
+        Ok(Node::Uac(e.clone(), name, key))
+    }
+
+    /// remove of a made `uacs/<name>/`: refused while its `sip.sock` is open.
+    fn remove_uac(&self, e: &ExtRef, key: u64) -> Result<(), FsError> {
+        let mut made = lock(&self.made);
+        let k = (Arc::clone(&e.domain), Arc::clone(&e.user));
+        let list = made.get_mut(&k).ok_or(FsError::PermissionDenied)?;
+        let i = list
+            .iter()
+            .position(|m| m.key == key)
+            .ok_or(FsError::PermissionDenied)?;
+        if list[i].open.is_some() {
+            return Err(FsError::Busy);
+        }
+        list.remove(i);
+        if list.is_empty() {
+            made.remove(&k);
+        }
+        Ok(())
+    }
+
+    /// Opens `sip.sock` of a made directory: a virtual connection of the SIP endpoint, which
+    /// binds the extension at once.
+    fn open_sip_sock(
+        &self,
+        e: &ExtRef,
+        name: &str,
+        key: u64,
+        remote: SocketAddr,
+        waker: &media::tap::Waker,
+    ) -> Result<SipSock, FsError> {
+        let sip = self
+            .taps
+            .sip
+            .as_ref()
+            .ok_or_else(|| FsError::other("no SIP endpoint"))?;
+        let k = (Arc::clone(&e.domain), Arc::clone(&e.user));
+        // Held across the endpoint's open (which never blocks), so that two opens of the
+        // same file cannot both succeed.
+        let mut made = lock(&self.made);
+        let entry = made
+            .get_mut(&k)
+            .and_then(|l| l.iter_mut().find(|m| m.key == key))
+            .ok_or(FsError::NotFound)?;
+        if entry.open.is_some() {
+            return Err(FsError::Busy);
+        }
+        let queue = PacketQueue::new(SOCKET_QUEUE, Arc::clone(waker));
+        let conn = sip.open(SipSockOpen {
+            domain: Arc::clone(&e.domain),
+            user: Arc::clone(&e.user),
+            contact: sip_sock::contact(&e.user, name),
+            agent: format!("9P {name}"),
+            remote,
+            queue: queue.clone(),
+        })?;
+        let too_big = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        entry.open = Some(OpenSock {
+            conn,
+            queue: queue.clone(),
+            too_big: Arc::clone(&too_big),
+        });
+        tracing::info!(domain = %e.domain, user = %e.user, uac = name, conn, "sip.sock opened");
+        Ok(SipSock {
+            domain: Arc::clone(&e.domain),
+            user: Arc::clone(&e.user),
+            key,
+            conn,
+            queue,
+            too_big,
+        })
+    }
+
+    /// A `sip.sock` fid ends: the endpoint drops the connection and its bindings.
+    fn close_sip_sock(&self, sock: &SipSock) {
+        if let Some(sip) = &self.taps.sip {
+            sip.close(sock.conn);
+        }
+        sock.queue.close();
+        let mut made = lock(&self.made);
+        if let Some(entry) = made
+            .get_mut(&(Arc::clone(&sock.domain), Arc::clone(&sock.user)))
+            .and_then(|l| l.iter_mut().find(|m| m.key == sock.key))
+            && entry.open.as_ref().is_some_and(|o| o.conn == sock.conn)
+        {
+            entry.open = None;
+        }
+    }
+
+    /// A 9P connection ended (its fids are clunked already): the directories it made go.
+    fn forget_connection(&self, owner: u64) {
+        let mut made = lock(&self.made);
+        made.retain(|_, list| {
+            list.retain(|m| m.owner != owner || m.open.is_some());
+            !list.is_empty()
+        });
     }
 
     /// The content of a file read whole at open.
@@ -606,13 +859,13 @@ impl Tree {
                 json_file(&meta)
             }
             Node::CallFile(_, call, CallFile::Ctl) => Ok(format!("{call}\n").into_bytes()),
-            Node::UacMeta(e, reg, _) => {
+            Node::UacMeta(e, reg, key) => {
                 let meta = self
                     .uacs_of(e)
                     .into_iter()
-                    .find(|(n, ..)| **n == **reg)
-                    .ok_or(FsError::NotFound)?
-                    .2;
+                    .find(|u| *u.name == **reg && u.key == *key)
+                    .and_then(|u| u.meta)
+                    .ok_or(FsError::NotFound)?;
                 json_file(&meta)
             }
             _ => Err(FsError::NotSupported),
@@ -797,6 +1050,30 @@ impl Tree {
                 }
             }
             _ => Err(FsError::PermissionDenied),
+        }
+    }
+}
+
+/// One SIP message from a `sip.sock` queue into `buf`; a message larger than `buf` is
+/// discarded and counted. End of file once the endpoint closed the connection and the queue
+/// is drained.
+fn read_sip_sock(sock: &SipSock, buf: &mut [u8]) -> Read {
+    loop {
+        let popped = sock.queue.pop_with(|message| {
+            let fits = message.len() <= buf.len();
+            if fits {
+                buf[..message.len()].copy_from_slice(message);
+            }
+            fits.then_some(message.len())
+        });
+        match popped {
+            Some(Some(n)) => return Read::Ready(n),
+            Some(None) => {
+                sock.too_big
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None if sock.queue.is_closed() => return Read::Ready(0),
+            None => return Read::Pending,
         }
     }
 }
@@ -1081,6 +1358,8 @@ pub enum Node {
     Uac(ExtRef, Arc<str>, u64),
     /// `uacs/<registration>/metadata`.
     UacMeta(ExtRef, Arc<str>, u64),
+    /// `uacs/<name>/sip.sock`, in a directory made with mkdir.
+    UacSock(ExtRef, Arc<str>, u64),
 }
 
 impl Node {
@@ -1098,14 +1377,19 @@ impl Node {
             | Node::CallFile(e, ..)
             | Node::Uacs(e)
             | Node::Uac(e, ..)
-            | Node::UacMeta(e, ..) => Some(&e.domain),
+            | Node::UacMeta(e, ..)
+            | Node::UacSock(e, ..) => Some(&e.domain),
         }
     }
 
     fn is_dir(&self) -> bool {
         !matches!(
             self,
-            Node::CdrFile(..) | Node::ExtFile(..) | Node::CallFile(..) | Node::UacMeta(..)
+            Node::CdrFile(..)
+                | Node::ExtFile(..)
+                | Node::CallFile(..)
+                | Node::UacMeta(..)
+                | Node::UacSock(..)
         )
     }
 
@@ -1137,6 +1421,7 @@ impl Node {
             Node::Uacs(e) => (25, e.serial),
             Node::Uac(_, _, key) => (26, *key),
             Node::UacMeta(_, _, key) => (27, *key),
+            Node::UacSock(_, _, key) => (28, *key),
         };
         Qid {
             ty: if self.is_dir() { QTDIR } else { QTFILE },
@@ -1166,6 +1451,41 @@ enum Open {
     Ctl(Vec<u8>),
     /// A socket file: its own queue, fed by taps and capture subscriptions until clunked.
     Socket(Socket),
+    /// `sip.sock`: a virtual connection of the SIP endpoint.
+    SipSock(SipSock),
+}
+
+/// An open `sip.sock`.
+#[derive(Debug)]
+struct SipSock {
+    domain: Arc<str>,
+    user: Arc<str>,
+    key: u64,
+    conn: u64,
+    queue: PacketQueue,
+    too_big: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// One entry of `uacs/`.
+#[derive(Debug)]
+struct UacEntry {
+    name: String,
+    key: u64,
+    /// The binding's metadata; `None` for a made directory not bound (yet).
+    meta: Option<serde_json::Value>,
+    /// Made with mkdir: it has a `sip.sock`.
+    made: bool,
+}
+
+impl UacEntry {
+    /// Whether `node`, a node of this entry, is there now.
+    fn fits(&self, node: &Node) -> bool {
+        match node {
+            Node::UacMeta(..) => self.meta.is_some(),
+            Node::UacSock(..) => self.made,
+            _ => true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -1184,6 +1504,16 @@ struct Socket {
 pub struct TreeFs {
     tree: Arc<Tree>,
     waker: media::tap::Waker,
+    /// This connection's number, for the directories it makes.
+    id: u64,
+    /// The client's address, known at attach (the address a `sip.sock` binding shows).
+    peer: Option<SocketAddr>,
+}
+
+impl Drop for TreeFs {
+    fn drop(&mut self) {
+        self.tree.forget_connection(self.id);
+    }
 }
 
 impl std::fmt::Debug for TreeFs {
@@ -1282,6 +1612,7 @@ impl FileTree for TreeFs {
         if !aname.is_empty() {
             return Err(FsError::BadAname);
         }
+        self.peer = conn.peer;
         let principal = match auth {
             None if conn.trusted => Principal::Operator,
             None => return Err(FsError::AuthRequired),
@@ -1316,11 +1647,11 @@ impl FileTree for TreeFs {
     }
 
     fn list(&mut self, dir: &Node, out: &mut DirWriter<'_>) -> Result<(), FsError> {
+        // The children exist: they were just listed (one that goes meanwhile is in the
+        // listing, as it would be had the read come a moment earlier).
         for child in self.tree.children(dir)? {
-            // A child that went away since the listing began is skipped.
-            if let Ok(stat) = self.tree.stat_of(&child) {
-                out.push(&stat).map_err(|_| FsError::Io)?;
-            }
+            out.push(&self.tree.describe(&child))
+                .map_err(|_| FsError::Io)?;
         }
         Ok(())
     }
@@ -1338,6 +1669,15 @@ impl FileTree for TreeFs {
             Node::CallFile(_, _, CallFile::Ctl) => Open::Ctl(self.tree.snapshot(node)?),
             Node::CallFile(_, call, f @ (CallFile::Hep | CallFile::RtpSrc | CallFile::RtpDest)) => {
                 Open::Socket(self.tree.open_socket(call, *f, &self.waker)?)
+            }
+            Node::UacSock(e, name, key) => {
+                let remote = self
+                    .peer
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+                Open::SipSock(
+                    self.tree
+                        .open_sip_sock(e, name, *key, remote, &self.waker)?,
+                )
             }
             _ if writes => return Err(FsError::PermissionDenied),
             _ => Open::Snapshot(self.tree.snapshot(node)?),
@@ -1396,6 +1736,13 @@ impl FileTree for TreeFs {
                 let node = self.tree.ext_ref(&d.name, name).map(Node::Ext);
                 node.map(|n| Self::dir_handle(n, who)).ok_or(FsError::Io)
             }
+            Node::Uacs(e) => {
+                if !who.may_act_for(e) {
+                    return Err(FsError::PermissionDenied);
+                }
+                let node = self.tree.make_uac(e, name, self.id)?;
+                Ok(Self::dir_handle(node, who))
+            }
             _ => Err(FsError::PermissionDenied),
         }
     }
@@ -1412,6 +1759,7 @@ impl FileTree for TreeFs {
                 Ok(Read::Ready(serve_bytes(content, offset, buf)))
             }
             Open::Socket(socket) => Ok(self.tree.read_socket(socket, buf)),
+            Open::SipSock(sock) => Ok(read_sip_sock(sock, buf)),
             Open::WriteOnly => Err(FsError::PermissionDenied),
             Open::Dir => Err(FsError::IsDir),
         }
@@ -1437,17 +1785,31 @@ impl FileTree for TreeFs {
                     })?;
                 Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
             }
+            Open::SipSock(ref sock) => {
+                let sip = self
+                    .tree
+                    .taps
+                    .sip
+                    .as_ref()
+                    .ok_or_else(|| FsError::other("no SIP endpoint"))?;
+                sip.write(sock.conn, data)?;
+                Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
+            }
             Open::Snapshot(_) | Open::Dir => Err(FsError::PermissionDenied),
         }
     }
 
     fn clunk(&mut self, _node: Node, handle: Option<Handle>) {
-        if let Some(Handle {
-            open: Open::Socket(socket),
-            ..
-        }) = handle
-        {
-            self.tree.close_socket(socket);
+        match handle {
+            Some(Handle {
+                open: Open::Socket(socket),
+                ..
+            }) => self.tree.close_socket(socket),
+            Some(Handle {
+                open: Open::SipSock(sock),
+                ..
+            }) => self.tree.close_sip_sock(&sock),
+            _ => {}
         }
     }
 
@@ -1466,6 +1828,7 @@ impl FileTree for TreeFs {
                 }
                 self.tree.backend.delete_user(&e.domain, &e.user)
             }
+            Node::Uac(e, _, key) if who.may_act_for(e) => self.tree.remove_uac(e, *key),
             _ => Err(FsError::PermissionDenied),
         }
     }
