@@ -541,7 +541,9 @@ impl Mux {
             | Fcall::Tread { fid, .. }
             | Fcall::Twrite { fid, .. }
             | Fcall::Tstat { fid }
-            | Fcall::Twstat { fid, .. } => (Some(self.usable(session, fid)?), None, None, New::None),
+            | Fcall::Twstat { fid, .. } => {
+                (Some(self.usable(session, fid)?), None, None, New::None)
+            }
             Fcall::Tclunk { fid } | Fcall::Tremove { fid } => {
                 (Some(self.usable(session, fid)?), None, None, New::End(fid))
             }
@@ -960,7 +962,7 @@ impl Mux {
         if self.upstream == Upstream::Down {
             return;
         }
-        if header.ty % 2 == 0 {
+        if header.ty.is_multiple_of(2) {
             return self.reverse_request(frame, header.tag.0);
         }
         let Ok(msg) = Message::decode(frame) else {
@@ -1134,7 +1136,9 @@ impl Mux {
         if let Some(t) = self.free_tags.pop() {
             return Some(t);
         }
-        let t = u16::try_from(self.slots.len()).ok().filter(|&t| t != NOTAG)?;
+        let t = u16::try_from(self.slots.len())
+            .ok()
+            .filter(|&t| t != NOTAG)?;
         self.slots.push(None);
         Some(t)
     }
@@ -1226,7 +1230,7 @@ impl Mux {
         let Some(e) = self.export.as_mut() else {
             return;
         };
-        if header.ty % 2 == 0 {
+        if header.ty.is_multiple_of(2) {
             return;
         }
         if e.swallow > 0 {

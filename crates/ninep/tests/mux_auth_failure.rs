@@ -13,23 +13,63 @@ use ninep::{mux, server};
 #[test]
 fn a_failed_tauth_frees_its_afid_and_nothing_else() {
     // The upstream allows two fids: a root and one afid.
-    let up = server::Config { max_fids: 2, ..server::Config::default() };
+    let up = server::Config {
+        max_fids: 2,
+        ..server::Config::default()
+    };
     let mut net = Net::with(mux::Config::default(), up, true);
     let c = net.versioned();
     net.attach_operator(c, 0);
-    let r = net.rpc(c, 2, Fcall::Tauth { afid: Fid(1), uname: "alice", aname: "" });
+    let r = net.rpc(
+        c,
+        2,
+        Fcall::Tauth {
+            afid: Fid(1),
+            uname: "alice",
+            aname: "",
+        },
+    );
     assert!(matches!(r.body, Fcall::Rauth { .. }), "{r:?}");
-    let e = net.error(c, 3, Fcall::Tauth { afid: Fid(2), uname: "bob", aname: "" });
+    let e = net.error(
+        c,
+        3,
+        Fcall::Tauth {
+            afid: Fid(2),
+            uname: "bob",
+            aname: "",
+        },
+    );
     assert_eq!(e, server::ename::TOO_MANY_FIDS);
     assert_eq!(net.mux.counters().fids, 2);
     // The root still works, the first afid still reads.
     assert_eq!(net.stat_name(c, 4, 0), "/");
-    let r = net.rpc(c, 5, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
-    assert_eq!(r.body, Fcall::Rread { data: b"challenge alice\n" });
+    let r = net.rpc(
+        c,
+        5,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
+    assert_eq!(
+        r.body,
+        Fcall::Rread {
+            data: b"challenge alice\n"
+        }
+    );
     // Afid 2 was freed: after clunking afid 1, it can be made again.
     let r = net.rpc(c, 6, Fcall::Tclunk { fid: Fid(1) });
     assert_eq!(r.body, Fcall::Rclunk);
-    let r = net.rpc(c, 7, Fcall::Tauth { afid: Fid(2), uname: "bob", aname: "" });
+    let r = net.rpc(
+        c,
+        7,
+        Fcall::Tauth {
+            afid: Fid(2),
+            uname: "bob",
+            aname: "",
+        },
+    );
     assert!(matches!(r.body, Fcall::Rauth { .. }), "{r:?}");
     assert_eq!(net.up.fids(), 2);
 }
@@ -38,14 +78,35 @@ fn a_failed_tauth_frees_its_afid_and_nothing_else() {
 fn a_wrong_secret_fails_the_attach_which_frees_its_fid() {
     let mut net = Net::new();
     let c = net.versioned();
-    let r = net.rpc(c, 1, Fcall::Tauth { afid: Fid(9), uname: "alice", aname: "" });
+    let r = net.rpc(
+        c,
+        1,
+        Fcall::Tauth {
+            afid: Fid(9),
+            uname: "alice",
+            aname: "",
+        },
+    );
     assert!(matches!(r.body, Fcall::Rauth { .. }), "{r:?}");
-    let e = net.error(c, 2, Fcall::Twrite { fid: Fid(9), offset: 0, data: b"guess\n" });
+    let e = net.error(
+        c,
+        2,
+        Fcall::Twrite {
+            fid: Fid(9),
+            offset: 0,
+            data: b"guess\n",
+        },
+    );
     assert_eq!(e, "authentication failed");
     let e = net.error(
         c,
         3,
-        Fcall::Tattach { fid: Fid(0), afid: Fid(9), uname: "alice", aname: "" },
+        Fcall::Tattach {
+            fid: Fid(0),
+            afid: Fid(9),
+            uname: "alice",
+            aname: "",
+        },
     );
     assert_eq!(e, "authentication failed");
     // Only the afid is left, on both sides.

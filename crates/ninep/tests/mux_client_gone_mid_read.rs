@@ -23,11 +23,22 @@ fn its_fids_and_requests_in_flight_are_settled_upstream() {
     net.walk(goes, 0, 2, "");
     // A read still on its way upstream when the client hangs up: its reply comes, and is
     // swallowed.
-    net.put(goes, 9, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
+    net.put(
+        goes,
+        9,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
     assert!(net.up.fids() > fids_before);
     net.mux.client_gone(goes);
     net.pump();
-    assert!(net.take(goes).is_empty(), "nothing for a client that is gone");
+    assert!(
+        net.take(goes).is_empty(),
+        "nothing for a client that is gone"
+    );
     assert_eq!(net.up.fids(), fids_before);
     assert_eq!(net.up.session.counters().attaches, attaches_before);
     let c = net.mux.counters();
@@ -46,14 +57,26 @@ fn a_pending_read_is_cancelled_and_its_fid_clunked() {
     let goes = net.versioned();
     net.attach_operator(goes, 0);
     net.open_read(goes, 0, 1, "pipe");
-    net.send(goes, 9, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
+    net.send(
+        goes,
+        9,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
     assert_eq!(net.up.tree.waiting.len(), 1);
     assert_eq!(net.up.fids(), fids_before + 2);
     net.mux.client_gone(goes);
     net.pump();
     assert!(net.up.tree.waiting.is_empty());
     assert!(
-        net.up.tree.events.iter().any(|e| matches!(e, TreeEvent::Cancel { .. })),
+        net.up
+            .tree
+            .events
+            .iter()
+            .any(|e| matches!(e, TreeEvent::Cancel { .. })),
         "{:?}",
         net.up.tree.events
     );

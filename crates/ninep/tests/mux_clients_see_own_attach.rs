@@ -11,7 +11,7 @@ use ninep::msg::{Fcall, Fid};
 const CLIENTS: usize = 20;
 
 fn user(i: usize) -> &'static str {
-    if i % 2 == 0 { "alice" } else { "bob" }
+    if i.is_multiple_of(2) { "alice" } else { "bob" }
 }
 
 #[test]
@@ -61,10 +61,30 @@ fn colliding_tags_and_fids_each_see_their_own_attach() {
     }
     // Alice's fid 1 reads her notes.
     let alice = clients[0];
-    let r = net.rpc(alice, 11, Fcall::Topen { fid: Fid(1), mode: 0 });
+    let r = net.rpc(
+        alice,
+        11,
+        Fcall::Topen {
+            fid: Fid(1),
+            mode: 0,
+        },
+    );
     assert!(matches!(r.body, Fcall::Ropen { .. }), "{r:?}");
-    let r = net.rpc(alice, 12, Fcall::Tread { fid: Fid(1), offset: 0, count: 100 });
-    assert_eq!(r.body, Fcall::Rread { data: b"alice's notes\n" });
+    let r = net.rpc(
+        alice,
+        12,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 100,
+        },
+    );
+    assert_eq!(
+        r.body,
+        Fcall::Rread {
+            data: b"alice's notes\n"
+        }
+    );
     // Upstream fids: afid and root of every client, and alice's walks.
     let alices = CLIENTS.div_ceil(2);
     assert_eq!(net.up.fids(), 2 * CLIENTS + alices);

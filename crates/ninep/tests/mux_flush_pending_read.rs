@@ -16,16 +16,27 @@ fn a_flushed_read_is_cancelled_upstream() {
     let c = net.versioned();
     net.attach_operator(c, 0);
     net.open_read(c, 0, 1, "pipe");
-    net.send(c, 5, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
+    net.send(
+        c,
+        5,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
     assert_eq!(net.up.tree.waiting.len(), 1);
     // The flush goes upstream but its answer is not back yet.
     net.put(c, 6, Fcall::Tflush { oldtag: Tag(5) });
-    let replies = net.to_upstream();
-    assert!(net.up.tree.waiting.is_empty(), "the upstream read was cancelled");
+    let replies = net.send_upstream();
+    assert!(
+        net.up.tree.waiting.is_empty(),
+        "the upstream read was cancelled"
+    );
     // Until the Rflush arrives, tag 5 is still taken.
     let e = net.error(c, 5, Fcall::Tstat { fid: Fid(0) });
     assert_eq!(e, ename::DUPLICATE_TAG);
-    net.from_upstream(&replies);
+    net.replies_from_upstream(&replies);
     net.pump();
     let r = net.take(c);
     assert_eq!(r.len(), 1, "only the Rflush: {r:?}");

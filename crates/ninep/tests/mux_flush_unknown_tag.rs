@@ -13,7 +13,10 @@ fn an_unknown_oldtag_gets_rflush_at_once() {
     let c = net.versioned();
     net.attach_operator(c, 0);
     net.put(c, 3, Fcall::Tflush { oldtag: Tag(99) });
-    assert!(net.mux.upstream_output().is_empty(), "nothing to flush upstream");
+    assert!(
+        net.mux.upstream_output().is_empty(),
+        "nothing to flush upstream"
+    );
     net.deliver_clients();
     let r = net.take(c);
     assert_eq!(r.len(), 1);

@@ -14,10 +14,18 @@ fn a_walk_answered_before_the_flush_keeps_its_fid() {
     let mut net = Net::trusted();
     let c = net.versioned();
     net.attach_operator(c, 0);
-    net.put(c, 7, Fcall::Twalk { fid: Fid(0), newfid: Fid(3), wnames: names("big") });
+    net.put(
+        c,
+        7,
+        Fcall::Twalk {
+            fid: Fid(0),
+            newfid: Fid(3),
+            wnames: names("big"),
+        },
+    );
     net.put(c, 8, Fcall::Tflush { oldtag: Tag(7) });
     // The server answers the walk, then the flush (it has nothing left to abort).
-    let replies = net.to_upstream();
+    let replies = net.send_upstream();
     let replies = frames(&replies);
     assert_eq!(replies.len(), 2);
     net.mux.handle_upstream(replies[0]);
@@ -29,7 +37,12 @@ fn a_walk_answered_before_the_flush_keeps_its_fid() {
     // Tag 7 is not free before the Rflush.
     net.put(c, 7, Fcall::Tclunk { fid: Fid(0) });
     net.deliver_clients();
-    assert_eq!(net.take(c)[0].body, Fcall::Rerror { ename: ename::DUPLICATE_TAG });
+    assert_eq!(
+        net.take(c)[0].body,
+        Fcall::Rerror {
+            ename: ename::DUPLICATE_TAG
+        }
+    );
     net.mux.handle_upstream(replies[1]);
     net.pump();
     let r = net.take(c);
@@ -47,7 +60,15 @@ fn a_walk_flushed_before_it_ran_leaves_no_fid() {
     let mut net = Net::trusted();
     let c = net.versioned();
     net.attach_operator(c, 0);
-    net.put(c, 7, Fcall::Twalk { fid: Fid(0), newfid: Fid(3), wnames: names("big") });
+    net.put(
+        c,
+        7,
+        Fcall::Twalk {
+            fid: Fid(0),
+            newfid: Fid(3),
+            wnames: names("big"),
+        },
+    );
     net.put(c, 8, Fcall::Tflush { oldtag: Tag(7) });
     // The upstream gets only the flush: the walk is lost on the way (as if the server
     // aborted it), so the Rflush comes without a reply.
@@ -56,7 +77,7 @@ fn a_walk_flushed_before_it_ran_leaves_no_fid() {
     let msgs = frames(&up);
     assert_eq!(msgs.len(), 2);
     let out = net.up.feed(msgs[1]);
-    net.from_upstream(&out);
+    net.replies_from_upstream(&out);
     net.pump();
     let r = net.take(c);
     assert_eq!(r.len(), 1);

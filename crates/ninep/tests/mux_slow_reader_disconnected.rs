@@ -12,7 +12,11 @@ use ninep::server;
 
 #[test]
 fn a_stalled_reader_never_holds_back_another() {
-    let config = mux::Config { msize: 8192 + 24, max_queued: 4096, ..mux::Config::default() };
+    let config = mux::Config {
+        msize: 8192 + 24,
+        max_queued: 4096,
+        ..mux::Config::default()
+    };
     let mut net = Net::with(config, server::Config::default(), true);
     let slow = net.versioned();
     let fast = net.versioned();
@@ -22,7 +26,11 @@ fn a_stalled_reader_never_holds_back_another() {
     net.walk(slow, 0, 1, "big");
     net.stalled.insert(slow);
     let mut sent = 0;
-    while !net.events.iter().any(|e| matches!(e, Event::Disconnect { .. })) {
+    while !net
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Disconnect { .. }))
+    {
         sent += 1;
         assert!(sent < 1000, "never disconnected");
         net.send(slow, 7, Fcall::Tstat { fid: Fid(1) });
@@ -33,9 +41,15 @@ fn a_stalled_reader_never_holds_back_another() {
     assert!(sent > 100, "{sent}");
     assert_eq!(
         net.events,
-        [Event::Disconnect { client: slow, reason: DisconnectReason::SlowReader }]
+        [Event::Disconnect {
+            client: slow,
+            reason: DisconnectReason::SlowReader
+        }]
     );
-    assert!(net.mux.client_output(slow).is_empty(), "its queue is dropped");
+    assert!(
+        net.mux.client_output(slow).is_empty(),
+        "its queue is dropped"
+    );
     assert_eq!(net.up.fids(), fids_before, "its fids were clunked upstream");
     net.mux.client_gone(slow);
     assert_eq!(net.mux.counters().clients, 1);

@@ -21,13 +21,39 @@ fn clients_get_rerror_and_are_disconnected_then_a_new_upstream_serves() {
         net.attach_operator(c, 0);
         net.open_read(c, 0, 1, "pipe");
     }
-    net.send(a, 10, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
-    net.send(a, 11, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
-    net.send(b, 10, Fcall::Tread { fid: Fid(1), offset: 0, count: 64 });
+    net.send(
+        a,
+        10,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
+    net.send(
+        a,
+        11,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
+    net.send(
+        b,
+        10,
+        Fcall::Tread {
+            fid: Fid(1),
+            offset: 0,
+            count: 64,
+        },
+    );
     net.put(b, 12, Fcall::Tflush { oldtag: Tag(10) });
     net.mux.upstream_gone();
     net.pump();
-    let lost = Fcall::Rerror { ename: ename::UPSTREAM_LOST };
+    let lost = Fcall::Rerror {
+        ename: ename::UPSTREAM_LOST,
+    };
     let ra: Vec<_> = net.take(a).into_iter().map(|m| (m.tag.0, m.body)).collect();
     assert_eq!(ra, [(10, lost.clone()), (11, lost.clone())]);
     let rb: Vec<_> = net.take(b).into_iter().map(|m| (m.tag.0, m.body)).collect();
@@ -56,14 +82,27 @@ fn clients_get_rerror_and_are_disconnected_then_a_new_upstream_serves() {
     // A new client waits for the new upstream; its Tversion is answered once that is
     // versioned.
     let late = net.client();
-    net.send(late, 0xFFFF, Fcall::Tversion { msize: 8192, version: "9P2000" });
+    net.send(
+        late,
+        0xFFFF,
+        Fcall::Tversion {
+            msize: 8192,
+            version: "9P2000",
+        },
+    );
     assert!(net.take(late).is_empty());
     net.up = Server::new(true, server::Config::default(), 10);
     net.mux.upstream_connected();
     net.pump();
     let r = net.take(late);
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0].body, Fcall::Rversion { msize: 8192, version: "9P2000" });
+    assert_eq!(
+        r[0].body,
+        Fcall::Rversion {
+            msize: 8192,
+            version: "9P2000"
+        }
+    );
     net.attach_operator(late, 0);
     assert_eq!(net.stat_name(late, 2, 0), "/");
     assert_eq!(net.up.fids(), 1);
@@ -80,5 +119,10 @@ fn a_malformed_reply_closes_the_upstream() {
     net.pump();
     assert!(net.events.contains(&Event::CloseUpstream));
     let r = net.take(c);
-    assert_eq!(r[0].body, Fcall::Rerror { ename: ename::UPSTREAM_LOST });
+    assert_eq!(
+        r[0].body,
+        Fcall::Rerror {
+            ename: ename::UPSTREAM_LOST
+        }
+    );
 }

@@ -28,17 +28,39 @@ fn msize_is_the_smaller_and_nothing_goes_upstream() {
             version: "9P2000",
         },
     );
-    assert!(net.mux.upstream_output().is_empty(), "the Tversion stays local");
+    assert!(
+        net.mux.upstream_output().is_empty(),
+        "the Tversion stays local"
+    );
     net.pump();
     let r = net.take(small);
-    assert_eq!(r[0].body, Fcall::Rversion { msize: 4096, version: "9P2000" });
+    assert_eq!(
+        r[0].body,
+        Fcall::Rversion {
+            msize: 4096,
+            version: "9P2000"
+        }
+    );
     let big = net.client();
     assert_eq!(net.version(big, 1 << 20), 16384);
     assert_eq!(net.mux.client_msize(big), 16384);
     // A version the mux does not speak.
     let odd = net.client();
-    let r = net.rpc(odd, NOTAG, Fcall::Tversion { msize: 8192, version: "9P3000" });
-    assert_eq!(r.body, Fcall::Rversion { msize: 8192, version: "unknown" });
+    let r = net.rpc(
+        odd,
+        NOTAG,
+        Fcall::Tversion {
+            msize: 8192,
+            version: "9P3000",
+        },
+    );
+    assert_eq!(
+        r.body,
+        Fcall::Rversion {
+            msize: 8192,
+            version: "unknown"
+        }
+    );
 }
 
 #[test]

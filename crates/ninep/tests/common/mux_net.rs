@@ -133,7 +133,7 @@ impl Net {
             if !up.is_empty() {
                 moved = true;
                 let replies = self.up.feed(&up);
-                self.from_upstream(&replies);
+                self.replies_from_upstream(&replies);
             }
             while let Some(e) = self.mux.poll_event() {
                 self.events.push(e);
@@ -165,7 +165,7 @@ impl Net {
     }
 
     /// Bytes from the upstream server to the mux.
-    pub fn from_upstream(&mut self, bytes: &[u8]) {
+    pub fn replies_from_upstream(&mut self, bytes: &[u8]) {
         for f in frames(bytes) {
             self.mux.handle_upstream(f);
         }
@@ -173,7 +173,7 @@ impl Net {
 
     /// Sends the mux's upstream output to the server without pumping its replies back;
     /// returns them.
-    pub fn to_upstream(&mut self) -> Vec<u8> {
+    pub fn send_upstream(&mut self) -> Vec<u8> {
         let up = self.mux.upstream_output().to_vec();
         self.mux.consume_upstream_output(up.len());
         self.up.feed(&up)
@@ -268,7 +268,12 @@ impl Net {
             },
         );
         let expected = format!("challenge {uname}\n");
-        assert_eq!(r.body, Fcall::Rread { data: expected.as_bytes() });
+        assert_eq!(
+            r.body,
+            Fcall::Rread {
+                data: expected.as_bytes()
+            }
+        );
         let r = self.rpc(
             c,
             3,
@@ -349,7 +354,7 @@ impl Net {
     /// A packet to the upstream's pipe, the pending reads retried, the replies pumped.
     pub fn push(&mut self, data: &[u8]) {
         let out = self.up.push(data);
-        self.from_upstream(&out);
+        self.replies_from_upstream(&out);
         self.pump();
     }
 }
