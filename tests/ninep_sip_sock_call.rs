@@ -55,7 +55,9 @@ fn a_9p_phone_registers_and_calls_through_sip_sock() {
     phone.mkdir("uacs", "phone1").expect("mkdir uacs/phone1");
     assert_eq!(phone.ls("uacs/phone1").expect("ls"), vec!["sip.sock"]);
     assert!(!registration(&server).0, "not bound before the open");
-    phone.open_sock("uacs/phone1/sip.sock").expect("open sip.sock");
+    phone
+        .open_sock("uacs/phone1/sip.sock")
+        .expect("open sip.sock");
     // Opening it bound the extension.
     let (registered, reg) = registration(&server);
     assert!(registered, "bound at open: {reg}");
@@ -82,7 +84,10 @@ fn a_9p_phone_registers_and_calls_through_sip_sock() {
     assert_eq!(status(&ok), 200, "{ok}");
     let (registered, reg) = registration(&server);
     assert!(registered, "{reg}");
-    assert!(reg.contains("phone1.invalid"), "the REGISTER's contact: {reg}");
+    assert!(
+        reg.contains("phone1.invalid"),
+        "the REGISTER's contact: {reg}"
+    );
     assert!(
         !reg.contains("9p.invalid"),
         "one phone, one binding: the REGISTER's contact replaced the one made at open: {reg}"
@@ -162,7 +167,11 @@ fn a_9p_phone_registers_and_calls_through_sip_sock() {
         .expect("BYE written");
     let bye_ok = phone.recv_until("SIP/2.0 ", 10);
     assert_eq!(status(&bye_ok), 200, "{bye_ok}");
-    assert_eq!(header(&bye_ok, "CSeq").as_deref(), Some("2 BYE"), "{bye_ok}");
+    assert_eq!(
+        header(&bye_ok, "CSeq").as_deref(),
+        Some("2 BYE"),
+        "{bye_ok}"
+    );
     let uas = common::sipp_join(uas);
     assert!(uas.success, "callee:\n{}", uas.output);
     eprintln!("echoed to the 9P phone's media socket: {echoed} of {PACKETS}");
@@ -183,7 +192,15 @@ fn a_9p_phone_registers_and_calls_through_sip_sock() {
     let cdrs = common::wait_cdrs(&server, "127.0.0.1", 1, Duration::from_secs(10));
     assert_eq!(cdrs.len(), 1, "{cdrs:?}");
     let cdr = &cdrs[0];
-    assert_eq!((cdr.from.as_str(), cdr.to.as_str()), ("user1", "user0"), "{cdr:?}");
-    assert_eq!((cdr.code, cdr.hangup_by.as_str()), (200, "caller"), "{cdr:?}");
+    assert_eq!(
+        (cdr.from.as_str(), cdr.to.as_str()),
+        ("user1", "user0"),
+        "{cdr:?}"
+    );
+    assert_eq!(
+        (cdr.code, cdr.hangup_by.as_str()),
+        (200, "caller"),
+        "{cdr:?}"
+    );
     assert!(cdr.answer.is_some(), "{cdr:?}");
 }

@@ -26,7 +26,9 @@ fn sipp_calls_a_9p_phone_through_its_sip_sock() {
 
     let mut phone = Phone::login(server.ninep, "user1", "127.0.0.1", "pw1");
     phone.mkdir("uacs", "phone2").expect("mkdir uacs/phone2");
-    phone.open_sock("uacs/phone2/sip.sock").expect("open sip.sock");
+    phone
+        .open_sock("uacs/phone2/sip.sock")
+        .expect("open sip.sock");
 
     // The caller: SIPp as user0, hung up by the callee, echoing RTP.
     let target = server.sip;
@@ -83,7 +85,11 @@ fn sipp_calls_a_9p_phone_through_its_sip_sock() {
         ))
         .expect("200 written");
     let ack = phone.recv_until("ACK ", 10);
-    assert_eq!(header(&ack, "Call-ID").as_deref(), Some(call_id.as_str()), "{ack}");
+    assert_eq!(
+        header(&ack, "Call-ID").as_deref(),
+        Some(call_id.as_str()),
+        "{ack}"
+    );
 
     let mut echoed = 0;
     let mut buf = [0u8; 2048];
@@ -111,7 +117,11 @@ fn sipp_calls_a_9p_phone_through_its_sip_sock() {
         .expect("BYE written");
     let bye_ok = phone.recv_until("SIP/2.0 ", 10);
     assert_eq!(status(&bye_ok), 200, "{bye_ok}");
-    assert_eq!(header(&bye_ok, "CSeq").as_deref(), Some("1 BYE"), "{bye_ok}");
+    assert_eq!(
+        header(&bye_ok, "CSeq").as_deref(),
+        Some("1 BYE"),
+        "{bye_ok}"
+    );
     let caller = sipp.join().expect("sipp thread");
     assert!(caller.success, "caller:\n{}", caller.output);
     eprintln!("echoed to the 9P phone's media socket: {echoed} of {PACKETS}");
@@ -124,6 +134,14 @@ fn sipp_calls_a_9p_phone_through_its_sip_sock() {
     let cdrs = common::wait_cdrs(&server, "127.0.0.1", 1, Duration::from_secs(10));
     assert_eq!(cdrs.len(), 1, "{cdrs:?}");
     let cdr = &cdrs[0];
-    assert_eq!((cdr.from.as_str(), cdr.to.as_str()), ("user0", "user1"), "{cdr:?}");
-    assert_eq!((cdr.code, cdr.hangup_by.as_str()), (200, "callee"), "{cdr:?}");
+    assert_eq!(
+        (cdr.from.as_str(), cdr.to.as_str()),
+        ("user0", "user1"),
+        "{cdr:?}"
+    );
+    assert_eq!(
+        (cdr.code, cdr.hangup_by.as_str()),
+        (200, "callee"),
+        "{cdr:?}"
+    );
 }

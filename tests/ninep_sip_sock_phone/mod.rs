@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ninep::client::{Client, ClientError};
 use ninep::frame::{self, Frame};
-use ninep::msg::{DMDIR, Fcall, Fid, OREAD, ORDWR};
+use ninep::msg::{DMDIR, Fcall, Fid, ORDWR, OREAD};
 use sip::digest::Algorithm;
 
 /// One 9P connection, logged in as an extension.
@@ -42,7 +42,9 @@ impl Phone {
         let (afid, _) = phone
             .rpc(|c, o| c.auth(&uname, "", o).map(|(_, f)| f))
             .expect("Tauth");
-        let (_, challenge) = phone.rpc(|c, o| c.read(afid, 0, 512, o)).expect("afid read");
+        let (_, challenge) = phone
+            .rpc(|c, o| c.read(afid, 0, 512, o))
+            .expect("afid read");
         let challenge = String::from_utf8_lossy(&challenge).into_owned();
         let field = |name: &str| {
             challenge
@@ -229,7 +231,11 @@ pub fn status(msg: &str) -> u16 {
 /// The tag of the To header.
 pub fn to_tag(msg: &str) -> String {
     header(msg, "To")
-        .and_then(|t| t.split(";tag=").nth(1).map(|t| t.split(';').next().unwrap_or(t).to_owned()))
+        .and_then(|t| {
+            t.split(";tag=")
+                .nth(1)
+                .map(|t| t.split(';').next().unwrap_or(t).to_owned())
+        })
         .unwrap_or_default()
 }
 

@@ -173,10 +173,13 @@ pub struct Tree {
     /// The open socket files, per call id, for the counts in `metadata`.
     sockets: Mutex<std::collections::HashMap<Arc<str>, Vec<OpenSocket>>>,
     /// The `uacs/` directories made with mkdir, per (domain, user).
-    made: Mutex<std::collections::HashMap<(Arc<str>, Arc<str>), Vec<MadeUac>>>,
+    made: Mutex<MadeUacs>,
     /// Numbers the connections' [`TreeFs`], so that a made directory knows its maker.
     connections: std::sync::atomic::AtomicU64,
 }
+
+/// The `uacs/` directories made with mkdir, per (domain, user).
+type MadeUacs = std::collections::HashMap<(Arc<str>, Arc<str>), Vec<MadeUac>>;
 
 /// Where the socket files' packets come from.
 pub struct Taps {
@@ -1046,6 +1049,40 @@ impl Tree {
                             reason: reason.map(str::to_owned),
                         })
                         .map(|()| None),
+                    (Some(word @ ("hold" | "unhold")), None, None) => {
+                        // The live state says what the call manager would refuse, so that
+                        // the write fails with the reason (a re-INVITE pending at that very
+                        // moment is refused there and logged).
+                        let hold = word == "hold";
+                        let state = self
+                            .live
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&**call)
+                            .map(|c| c.state);
+                        match (hold, state) {
+                            (true, Some("up")) | (false, Some("held")) => {}
+                            (_, None) => return Err(FsError::other("the call has ended")),
+                            (true, Some("held")) => {
+                                return Err(FsError::other("hold: the call is already held"));
+                            }
+                            (false, Some("up")) => {
+                                return Err(FsError::other("unhold: the call is not held"));
+                            }
+                            (_, Some(state)) => {
+                                return Err(FsError::other(format!(
+                                    "{word}: the call is not up yet ({state})"
+                                )));
+                            }
+                        }
+                        let id = call.to_string();
+                        let command = if hold {
+                            Command::Hold { id }
+                        } else {
+                            Command::Unhold { id }
+                        };
+                        self.backend.command(command).map(|()| None)
+                    }
                     _ => Err(FsError::other(format!("unknown ctl message: {text}"))),
                 }
             }

@@ -427,3 +427,119 @@ fn a_retransmitted_register_gets_the_same_answer_not_a_replay_challenge() {
     assert_eq!(again.response.head.contact, ok.response.head.contact);
     assert!(again.events.is_empty());
 }
+
+fn sock_flow(conn: u64) -> Flow {
+    Flow {
+        transport: Transport::Tcp,
+        remote: "127.0.0.1:4711".parse().expect("addr"),
+        conn: Some(conn),
+    }
+}
+
+fn ext(user: &str) -> Caller {
+    Caller {
+        domain: "pbx.test".into(),
+        user: user.into(),
+    }
+}
+
+#[test]
+fn a_sip_sock_binds_at_open_and_fires_the_registration_event() {
+    let mut r = registrar(vec![]);
+    let conn = VIRTUAL_CONNS + 1;
+    let events = r.bind_trusted(
+        NOW,
+        &ext("1000"),
+        "sip:1000@9p.invalid;uac=a",
+        "9P a",
+        sock_flow(conn),
+    );
+    assert!(matches!(&events[..], [RegEvent::Registered { user, .. }] if user == "1000"));
+    let location = r.state().location.read().expect("lock");
+    let bound = location.bindings("pbx.test", "1000");
+    assert_eq!(bound.len(), 1);
+    assert_eq!(&*bound[0].contact, "sip:1000@9p.invalid;uac=a");
+    assert_eq!(&*bound[0].agent, "9P a");
+}
+
+#[test]
+fn a_register_on_a_sip_sock_is_not_challenged_and_replaces_the_open_binding() {
+    let mut r = registrar(vec![]);
+    let conn = VIRTUAL_CONNS + 2;
+    r.bind_trusted(
+        NOW,
+        &ext("1000"),
+        "sip:1000@9p.invalid;uac=a",
+        "9P a",
+        sock_flow(conn),
+    );
+    let out =
+        r.handle_register_trusted(NOW, &register("1000", 1, ""), sock_flow(conn), &ext("1000"));
+    assert_eq!(out.response.status, StatusCode::OK);
+    assert!(out.events.is_empty(), "still registered: {:?}", out.events);
+    let location = r.state().location.read().expect("lock");
+    let contacts: Vec<&str> = location
+        .bindings("pbx.test", "1000")
+        .iter()
+        .map(|b| &*b.contact)
+        .collect();
+    assert_eq!(contacts, ["sip:1000@127.0.0.99:5999"]);
+}
+
+#[test]
+fn a_sip_sock_cannot_register_or_call_as_another_user() {
+    let mut r = registrar(vec![]);
+    let conn = VIRTUAL_CONNS + 3;
+    let out =
+        r.handle_register_trusted(NOW, &register("1001", 1, ""), sock_flow(conn), &ext("1000"));
+    assert_eq!(out.response.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.state()
+            .location
+            .read()
+            .expect("lock")
+            .bindings("pbx.test", "1001")
+            .is_empty()
+    );
+
+    let invite = |from: &str| {
+        let raw = format!(
+            "INVITE sip:1001@pbx.test SIP/2.0\r\nVia: SIP/2.0/TCP 9p.invalid;branch=z9hG4bK-i\r\n\
+             From: <sip:{from}@pbx.test>;tag=f\r\nTo: <sip:1001@pbx.test>\r\nCall-ID: i\r\n\
+             CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        match Message::parse(raw.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        r.trusted_caller(&invite("1000"), &ext("1000")).ok(),
+        Some(ext("1000"))
+    );
+    let refused = r
+        .trusted_caller(&invite("1001"), &ext("1000"))
+        .expect_err("403");
+    assert_eq!(refused.response.status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn sip_sock_bindings_neither_expire_nor_get_keepalives_and_end_with_the_connection() {
+    let mut r = registrar(vec![]);
+    let conn = VIRTUAL_CONNS + 4;
+    r.bind_trusted(
+        NOW,
+        &ext("1000"),
+        "sip:1000@9p.invalid;uac=a",
+        "9P a",
+        sock_flow(conn),
+    );
+    let later = NOW + 100_000;
+    assert!(r.expire(later).is_empty());
+    for t in later..later + 60 {
+        let (pings, _) = r.due_pings(t, "pbx.test:5060");
+        assert!(pings.is_empty(), "no keepalive to a sip.sock");
+    }
+    let events = r.connection_closed(conn);
+    assert!(matches!(&events[..], [RegEvent::Unregistered { user, .. }] if user == "1000"));
+}
