@@ -270,6 +270,15 @@ impl Endpoint {
                         let _ = reply.try_send(outcome);
                         self.drain().await;
                     }
+                    // A refusal is logged by the call manager; the tree checked the state first.
+                    Command::Hold { id } => {
+                        let _ = self.apps.calls.hold(Instant::now(), &id);
+                        self.drain().await;
+                    }
+                    Command::Unhold { id } => {
+                        let _ = self.apps.calls.unhold(Instant::now(), &id);
+                        self.drain().await;
+                    }
                 },
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, remote)) => {

@@ -14,6 +14,7 @@
 
 mod call;
 mod dial;
+mod hold;
 mod record;
 mod sdp_glue;
 #[cfg(test)]
@@ -37,6 +38,7 @@ use crate::registrar::{Caller, State};
 
 use call::Call;
 pub use call::Side;
+pub use hold::HoldError;
 pub use record::{CallEvent, CallNote, Cdr};
 
 /// The call manager's settings.
@@ -114,7 +116,8 @@ pub struct CallInfo {
     pub from: String,
     /// The dialled user.
     pub to: String,
-    /// `"ringing"`, `"answered"` (before the ACK) or `"up"`; `"trying"` before any ringing.
+    /// `"ringing"`, `"answered"` (before the ACK) or `"up"`; `"trying"` before any ringing;
+    /// `"held"` once the PBX put it on hold ([`Command::Hold`]).
     pub state: &'static str,
     /// Unix seconds when the INVITE came.
     pub start: u64,
@@ -164,6 +167,20 @@ pub enum Command {
         /// down).
         reply: DialReply,
     },
+    /// Put an answered call on hold (the 9P `ctl` "hold"): each leg gets a re-INVITE with its
+    /// description `a=inactive` (RFC 3264 section 8.4), so nobody hears anybody. Refused
+    /// (and logged) when the call is not up, already held, or a re-INVITE is pending; see
+    /// [`Calls::hold`].
+    Hold {
+        /// The PBX's call id.
+        id: String,
+    },
+    /// Take a held call off hold (the 9P `ctl` "unhold"): the same with `a=sendrecv`; see
+    /// [`Calls::unhold`].
+    Unhold {
+        /// The PBX's call id.
+        id: String,
+    },
 }
 
 /// The live calls, shared with the HTTP API.
@@ -206,6 +223,8 @@ enum Purpose {
         server: TransactionKey,
         request: Box<Request>,
     },
+    /// Our own re-INVITE putting the leg on hold or taking it off.
+    Hold(Side),
     /// Our own BYE or CANCEL: its answer changes nothing.
     Ours,
 }
@@ -666,13 +685,23 @@ impl Calls {
                 self.respond(&inbound.key, resp);
             }
             sip::Method::Invite
-                if call.reinvite_pending || call.retransmit.iter().any(Option::is_some) =>
+                if call.reinvite_pending
+                    || call.hold_change.is_some()
+                    || call.retransmit.iter().any(Option::is_some) =>
             {
                 //= https://www.rfc-editor.org/rfc/rfc3261#section-14.2
                 //# A UAS that receives a second INVITE before it sends the final response to
                 //# a first INVITE with a lower CSeq sequence number on the same dialog MUST
                 //# return a 500 [...] a UAS that receives an INVITE on a dialog while an
                 //# INVITE it had sent on that dialog is in progress MUST return a 491
+                let resp = Response::to_request(req, StatusCode::REQUEST_PENDING);
+                self.respond(&inbound.key, resp);
+            }
+            //= https://www.rfc-editor.org/rfc/rfc3311#section-5.2
+            //# If an UPDATE is received that contains an offer, and the UAS has generated an
+            //# offer (in an UPDATE, PRACK or INVITE) to which it has not yet received an
+            //# answer, the UAS MUST reject the UPDATE with a 491 response.
+            sip::Method::Update if call.hold_change.is_some() && !req.body.is_empty() => {
                 let resp = Response::to_request(req, StatusCode::REQUEST_PENDING);
                 self.respond(&inbound.key, resp);
             }
@@ -790,6 +819,9 @@ impl Calls {
                 self.with_call(idx, |this, call| {
                     this.relay_event(now, call, from, &server, &request, event);
                 });
+            }
+            Purpose::Hold(side) => {
+                self.with_call(idx, |this, call| this.hold_event(now, call, side, event));
             }
             Purpose::Ours => {}
         }
@@ -1703,6 +1735,7 @@ impl Calls {
             call::Phase::Setup if call.ringing => "ringing",
             call::Phase::Setup => "trying",
             call::Phase::Answered => "answered",
+            _ if call.held() => "held",
             _ => "up",
         };
         live.insert(

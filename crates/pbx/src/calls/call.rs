@@ -147,6 +147,17 @@ pub(super) struct AckOwed {
     pub cseq: u32,
 }
 
+/// The PBX's own re-INVITEs that put the call on hold or take it off (9P `ctl` "hold",
+/// "unhold") while they wait for their final answers.
+#[derive(Debug)]
+pub(super) struct HoldChange {
+    /// On hold (`a=inactive`) or off (`a=sendrecv`).
+    pub hold: bool,
+    /// Per leg: the CSeq of our re-INVITE still waiting, and the description it replaces
+    /// (the session stays as that if the leg refuses).
+    pub pending: [Option<(u32, Sdp)>; 2],
+}
+
 /// The session timer (RFC 4028) as the PBX enforces it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SessionTimer {
@@ -192,6 +203,8 @@ pub(super) struct Call {
     pub ringing: bool,
     /// The call was placed by the PBX ("dial"): the A leg is ours toward the extension.
     pub dial: Option<Dial>,
+    /// Our hold or resume re-INVITEs in flight: a re-INVITE from a leg gets 491 meanwhile.
+    pub hold_change: Option<HoldChange>,
 }
 
 impl Call {
@@ -282,6 +295,7 @@ impl Call {
             session_expires: None,
             ringing: false,
             dial: None,
+            hold_change: None,
         }
     }
 
@@ -325,6 +339,21 @@ impl Call {
             Side::B => self.forks.get_mut(index),
             Side::A => self.dial.as_mut()?.forks.get_mut(index),
         }
+    }
+
+    /// True when at least one leg has accepted the PBX's hold (a leg whose hold or resume
+    /// is still pending counts as it was before).
+    pub fn held(&self) -> bool {
+        [Side::A, Side::B].into_iter().any(|side| {
+            let pending = self
+                .hold_change
+                .as_ref()
+                .filter(|c| c.pending[side.index()].is_some());
+            match pending {
+                Some(change) => !change.hold,
+                None => self.sdp[side.index()].held(),
+            }
+        })
     }
 
     /// True while a dial waits for the extension to answer (phase 1).

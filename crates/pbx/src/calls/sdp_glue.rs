@@ -10,17 +10,24 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use sdp::{Attribute, LegMedia, Line, MediaDescription, MediaKind, SessionDescription};
+use sdp::{Attribute, Direction, LegMedia, Line, MediaDescription, MediaKind, SessionDescription};
 use sip::StatusCode;
 
 /// A parsed session description as a leg sent it.
 pub(crate) type Sdp = SessionDescription;
 
-/// What we keep per leg for the descriptions we send it: its `o=` line and version.
+/// What we keep per leg for the descriptions we send it: its `o=` line and version, the last
+/// description sent, and whether the PBX holds the leg.
 #[derive(Debug)]
 pub(crate) struct LegSdp {
     session_id: u64,
     media: Option<LegMedia>,
+    /// The last description sent on the leg (offer or answer), as sent.
+    last: Option<Sdp>,
+    /// The PBX holds this leg: every description sent on it has the relayed stream
+    /// `a=inactive`, so a relayed offer or answer (a session refresh, a codec change) does
+    /// not take the leg off hold.
+    held: bool,
 }
 
 impl LegSdp {
@@ -28,7 +35,50 @@ impl LegSdp {
         Self {
             session_id,
             media: None,
+            last: None,
+            held: false,
         }
+    }
+
+    /// True when the PBX holds this leg (see [`LegSdp::reoffer`]).
+    pub(crate) fn held(&self) -> bool {
+        self.held
+    }
+
+    /// The last description sent on the leg.
+    pub(crate) fn last(&self) -> Option<&Sdp> {
+        self.last.as_ref()
+    }
+
+    /// A new offer of the PBX's own on this leg (hold and resume, RFC 3264 section 8.4):
+    /// the last description sent, with the relayed stream `a=inactive` (`hold`) or
+    /// `a=sendrecv`, and the `o=` version raised. `None` when nothing was sent on the leg
+    /// yet. Returns the offer and the description it replaces, for [`LegSdp::restore`].
+    pub(crate) fn reoffer(&mut self, hold: bool) -> Option<(Bytes, Sdp)> {
+        let before = self.last.clone()?;
+        let media = self.media.as_mut()?;
+        let direction = if hold {
+            Direction::Inactive
+        } else {
+            Direction::SendRecv
+        };
+        let mut offer = with_direction(&before, direction);
+        //= https://www.rfc-editor.org/rfc/rfc3264#section-8
+        //# When issuing an offer that modifies the session, the "o=" line of the new SDP
+        //# MUST be identical to that in the previous SDP, except that the version in the
+        //# origin field MUST increment by one from the previous SDP.
+        media.origin.stamp(&mut offer, media.address);
+        let bytes = Bytes::from(offer.to_bytes());
+        self.last = Some(offer);
+        self.held = hold;
+        Some((bytes, before))
+    }
+
+    /// The leg refused our offer of [`LegSdp::reoffer`]: the session is as it was
+    /// (RFC 3264 section 8), `before` is its description again and the hold is undone.
+    pub(crate) fn restore(&mut self, before: Sdp, held: bool) {
+        self.last = Some(before);
+        self.held = held;
     }
 
     /// The leg's rewrite state for a description with `sdp`'s streams, relay port `port`.
@@ -84,8 +134,31 @@ pub(crate) fn parse(body: &Bytes) -> Result<Sdp, StatusCode> {
 
 /// `sdp` (an offer, or an answer already in the leg's numbering) as it goes to a leg.
 pub(crate) fn rewrite(leg: &mut LegSdp, sdp: &Sdp, address: IpAddr, port: u16) -> Bytes {
-    let leg = leg.leg(sdp, address, port);
-    Bytes::from(sdp::rewrite(sdp, leg).to_bytes())
+    let held;
+    let sdp = if leg.held {
+        held = with_direction(sdp, Direction::Inactive);
+        &held
+    } else {
+        sdp
+    };
+    let out = sdp::rewrite(sdp, leg.leg(sdp, address, port));
+    let bytes = Bytes::from(out.to_bytes());
+    leg.last = Some(out);
+    bytes
+}
+
+/// A copy of `sdp` whose relayed stream has the direction `direction` (a media-level
+/// attribute, which wins over a session-level one).
+fn with_direction(sdp: &Sdp, direction: Direction) -> Sdp {
+    let mut out = sdp.clone();
+    if let Some(m) = relayed_stream(sdp).and_then(|i| out.media.get_mut(i)) {
+        m.lines.retain(
+            |line| !matches!(line, Line::Attribute(a) if Direction::from_name(&a.name).is_some()),
+        );
+        m.lines
+            .push(Line::Attribute(Attribute::flag(direction.name())));
+    }
+    out
 }
 
 fn pt_map(map: &sdp::PtMap) -> media::PtMap {
@@ -102,12 +175,21 @@ pub(crate) fn negotiate(
     address: IpAddr,
     port: u16,
 ) -> Result<Negotiated, StatusCode> {
+    // A held leg gets an answer that sends and receives nothing, whatever the other said.
+    let held;
+    let answer = if offerer_leg.held {
+        held = with_direction(answer, Direction::Inactive);
+        &held
+    } else {
+        answer
+    };
     let leg = offerer_leg.leg(offer, address, port);
     let n = sdp::negotiate(offer, answer, leg).map_err(|e| status(e.status()))?;
     let stream = relayed_stream(offer)
         .and_then(|i| n.streams.get(i))
         .filter(|s| s.is_accepted())
         .ok_or(StatusCode::NOT_ACCEPTABLE_HERE)?;
+    offerer_leg.last = Some(n.answer.clone());
     Ok(Negotiated {
         answer: Bytes::from(n.answer.to_bytes()),
         offerer_to_answerer: pt_map(&stream.offerer_to_answerer),

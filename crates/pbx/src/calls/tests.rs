@@ -1174,3 +1174,404 @@ fn a_target_that_left_ends_the_dial_after_the_extension_answers() {
     assert!(body.contains("m=audio 0 "), "{body}");
     assert_eq!(cdrs(&acts)[0].cause.code, 480);
 }
+
+// ---- hold and unhold by the PBX ----------------------------------------------------------
+
+/// The one live call's id.
+fn the_call(h: &Harness) -> String {
+    let live = h.calls.live();
+    let live = live.read().expect("lock");
+    assert_eq!(live.len(), 1);
+    live.keys().next().cloned().expect("a call")
+}
+
+fn state_of(h: &Harness) -> &'static str {
+    let live = h.calls.live();
+    let live = live.read().expect("lock");
+    live.values().next().map_or("gone", |c| c.state)
+}
+
+/// The `o=` version of a description.
+fn o_version(sdp: &str) -> u64 {
+    let o = sdp
+        .lines()
+        .find(|l| l.starts_with("o="))
+        .expect("an o= line");
+    o.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .expect("a version")
+}
+
+/// The `m=audio` port of a description.
+fn m_port(sdp: &str) -> String {
+    let m = sdp
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .expect("an m= line");
+    m.split_whitespace().nth(1).expect("a port").to_owned()
+}
+
+/// A phone's answer to one of our in-dialog requests (its To tag is there already).
+fn reply(req: &Request, status: StatusCode, body: Option<&str>) -> Response {
+    let mut r = Response::to_request(req, status);
+    if let Some(b) = body {
+        r.head
+            .headers
+            .push(sip::HeaderName::ContentType, "application/sdp");
+        r.body = bytes::Bytes::from(b.to_owned());
+    }
+    r
+}
+
+/// An up call from alice to bob; returns it with what each leg last got from the PBX: the
+/// caller's 200 and the callee's INVITE.
+fn up_call() -> (Harness, Response, Request) {
+    let (mut h, forks) = answered(1);
+    let ok = h
+        .calls
+        .calls
+        .values()
+        .find_map(|c| c.retransmit[Side::A.index()].as_ref())
+        .map(|r| r.response.clone())
+        .expect("our 2xx to the caller");
+    confirm(&mut h);
+    assert_eq!(state_of(&h), "up");
+    (h, ok, forks[0].clone())
+}
+
+/// Our re-INVITEs of a hold change: (to the caller, to the callee).
+fn hold_invites(acts: &[Action]) -> (Request, Request) {
+    let out = requests(acts);
+    assert_eq!(out.len(), 2, "one re-INVITE per leg: {out:?}");
+    assert!(out.iter().all(|(r, _)| r.method == Method::Invite));
+    let to_a = out
+        .iter()
+        .find(|(_, f)| *f == a_flow())
+        .expect("to the caller");
+    let to_b = out
+        .iter()
+        .find(|(_, f)| *f == b_flow(0))
+        .expect("to the callee");
+    (to_a.0.clone(), to_b.0.clone())
+}
+
+/// The callee's answer to a held offer.
+const HELD_ANSWER: &str = "v=0\r\no=b 2 3 IN IP4 127.0.0.20\r\ns=-\r\nc=IN IP4 127.0.0.20\r\n\
+t=0 0\r\nm=audio 5000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\na=inactive\r\n";
+/// The caller's.
+const HELD_ANSWER_A: &str = "v=0\r\no=a 1 2 IN IP4 127.0.0.10\r\ns=-\r\nc=IN IP4 127.0.0.10\r\n\
+t=0 0\r\nm=audio 4000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=inactive\r\n";
+
+/// Both legs accept our re-INVITEs with `a_body` and `b_body`; returns the ACKs sent.
+fn accept_both(
+    h: &mut Harness,
+    (to_a, to_b): &(Request, Request),
+    bodies: (&str, &str),
+) -> Vec<Message> {
+    let ok_a = reply(to_a, StatusCode::OK, Some(bodies.0));
+    h.calls
+        .handle_client_event(h.t0, &key(to_a), ClientEvent::Final(ok_a));
+    let ok_b = reply(to_b, StatusCode::OK, Some(bodies.1));
+    h.calls
+        .handle_client_event(h.t0, &key(to_b), ClientEvent::Final(ok_b));
+    sent(&drain(&mut h.calls))
+}
+
+#[test]
+fn hold_reoffers_each_leg_its_own_sdp_inactive_and_unhold_sendrecv() {
+    let (mut h, ok_a, invite_b) = up_call();
+    let id = the_call(&h);
+    let (before_a, before_b) = (
+        body_of(&ok_a),
+        String::from_utf8_lossy(&invite_b.body).into_owned(),
+    );
+
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let invites = hold_invites(&drain(&mut h.calls));
+    let (to_a, to_b) = &invites;
+    // Each leg gets its own description again: the same relay address and port, its own
+    // o= line one version up, the stream inactive.
+    for (req, before) in [(to_a, &before_a), (to_b, &before_b)] {
+        let offer = String::from_utf8_lossy(&req.body).into_owned();
+        assert!(offer.contains("a=inactive\r\n"), "{offer}");
+        assert!(!offer.contains("sendrecv"), "{offer}");
+        assert!(offer.contains("c=IN IP4 127.0.0.1\r\n"), "{offer}");
+        assert_eq!(
+            m_port(&offer),
+            m_port(before),
+            "media stays on the same relay port"
+        );
+        assert_eq!(o_version(&offer), o_version(before) + 1);
+        let session = |s: &str| {
+            s.lines()
+                .find(|l| l.starts_with("o="))
+                .map(|o| o.split_whitespace().nth(1).map(str::to_owned))
+        };
+        assert_eq!(session(&offer), session(before), "the leg's own o= session");
+        assert_eq!(
+            req.head.get(&sip::HeaderName::ContentType),
+            Some("application/sdp")
+        );
+    }
+    // In the legs' dialogs: toward the caller as the UAS of its INVITE, toward the callee
+    // with the next CSeq of ours.
+    assert_eq!(to_a.head.call_id, "a-call");
+    assert_eq!(to_a.head.to.tag(), Some("at"));
+    assert_eq!(to_a.uri.to_string(), "sip:alice@127.0.0.10:5070");
+    assert_eq!(to_b.head.call_id, invite_b.head.call_id);
+    assert_eq!(to_b.head.to.tag(), Some("bt"));
+    assert_eq!(to_b.head.cseq.seq, invite_b.head.cseq.seq + 1);
+    assert_eq!(state_of(&h), "up", "held only once the legs accept");
+
+    let acks = accept_both(&mut h, &invites, (HELD_ANSWER_A, HELD_ANSWER));
+    assert_eq!(acks.len(), 2, "each 200 is ACKed");
+    for (ack, req) in acks.iter().zip([to_a, to_b]) {
+        let Message::Request(ack) = ack else {
+            panic!("not a request")
+        };
+        assert_eq!(ack.method, Method::Ack);
+        assert_eq!(ack.head.cseq.seq, req.head.cseq.seq);
+        assert_eq!(ack.head.call_id, req.head.call_id);
+    }
+    assert_eq!(state_of(&h), "held");
+    // A retransmitted 200 is ACKed again.
+    let again = reply(to_b, StatusCode::OK, Some(HELD_ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(to_b), ClientEvent::AdditionalSuccess(again));
+    assert_eq!(sent(&drain(&mut h.calls)).len(), 1);
+
+    assert_eq!(h.calls.unhold(h.t0, &id), Ok(()));
+    let resumed = hold_invites(&drain(&mut h.calls));
+    for (req, held) in [(&resumed.0, to_a), (&resumed.1, to_b)] {
+        let offer = String::from_utf8_lossy(&req.body).into_owned();
+        assert!(offer.contains("a=sendrecv\r\n"), "{offer}");
+        assert!(!offer.contains("inactive"), "{offer}");
+        assert_eq!(
+            o_version(&offer),
+            o_version(&String::from_utf8_lossy(&held.body)) + 1
+        );
+        assert_eq!(req.head.cseq.seq, held.head.cseq.seq + 1);
+    }
+    assert_eq!(
+        state_of(&h),
+        "held",
+        "held until the legs accept the resume"
+    );
+    accept_both(&mut h, &resumed, (OFFER, ANSWER));
+    assert_eq!(state_of(&h), "up");
+    assert_eq!(
+        h.media.open_sessions().len(),
+        1,
+        "the same relay session all along"
+    );
+
+    // Hang-up still works: BYE both, one CDR.
+    assert!(h.calls.hangup(h.t0 + Duration::from_secs(5), &id, None));
+    let acts = drain(&mut h.calls);
+    assert_eq!(requests(&acts).len(), 2);
+    assert_eq!(cdrs(&acts).len(), 1);
+}
+
+#[test]
+fn hold_is_refused_before_the_call_is_up_twice_or_while_pending() {
+    let mut h = harness(1, CallConfig::default());
+    h.calls
+        .handle_invite(h.t0, caller(), inbound(invite("bob", Some(OFFER), "")));
+    drain(&mut h.calls);
+    let id = the_call(&h);
+    assert_eq!(h.calls.hold(h.t0, &id), Err(HoldError::NotUp), "ringing");
+    assert_eq!(
+        h.calls.hold(h.t0, "no-such-call"),
+        Err(HoldError::NoSuchCall)
+    );
+
+    let (mut h, _) = answered(1);
+    let id = the_call(&h);
+    assert_eq!(
+        h.calls.hold(h.t0, &id),
+        Err(HoldError::NotUp),
+        "not ACKed yet"
+    );
+    confirm(&mut h);
+    assert_eq!(h.calls.unhold(h.t0, &id), Err(HoldError::NotHeld));
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let invites = hold_invites(&drain(&mut h.calls));
+    assert_eq!(h.calls.hold(h.t0, &id), Err(HoldError::Pending));
+    assert_eq!(h.calls.unhold(h.t0, &id), Err(HoldError::Pending));
+    assert!(
+        requests(&drain(&mut h.calls)).is_empty(),
+        "nothing sent on a refusal"
+    );
+    accept_both(&mut h, &invites, (HELD_ANSWER_A, HELD_ANSWER));
+    assert_eq!(h.calls.hold(h.t0, &id), Err(HoldError::AlreadyHeld));
+}
+
+/// A re-INVITE from the caller in its dialog, CSeq `seq`.
+fn caller_reinvite(seq: u32, body: &str) -> Request {
+    let mut req = invite("bob", Some(body), "");
+    req.head.to.params.set("tag", Some("x".into()));
+    req.head.cseq.seq = seq;
+    if let Some(via) = req.head.via.first_mut() {
+        via.params.set("branch", Some(format!("z9hG4bKre{seq}")));
+    }
+    req
+}
+
+/// `req` with the To tag the PBX gave the caller.
+fn in_caller_dialog(h: &Harness, mut req: Request) -> Request {
+    let tag = h.calls.calls.values().next().map(|c| c.a.tag.clone());
+    req.head.to.params.set("tag", tag);
+    req
+}
+
+#[test]
+fn glare_both_ways_gets_491_or_a_refusal() {
+    let (mut h, _, _) = up_call();
+    let id = the_call(&h);
+
+    // Our hold is pending: the caller's re-INVITE gets 491.
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let invites = hold_invites(&drain(&mut h.calls));
+    let re = in_caller_dialog(&h, caller_reinvite(3, OFFER));
+    h.calls.handle_request(h.t0, inbound(re), None);
+    let acts = drain(&mut h.calls);
+    assert_eq!(statuses(&acts), [491]);
+    assert!(requests(&acts).is_empty(), "nothing relayed");
+    accept_both(&mut h, &invites, (HELD_ANSWER_A, HELD_ANSWER));
+
+    // The caller's re-INVITE is being relayed: our resume is refused.
+    let re = in_caller_dialog(&h, caller_reinvite(4, OFFER));
+    h.calls.handle_request(h.t0, inbound(re), None);
+    let relayed = requests(&drain(&mut h.calls));
+    assert_eq!(relayed.len(), 1);
+    assert_eq!(h.calls.unhold(h.t0, &id), Err(HoldError::Pending));
+    assert!(requests(&drain(&mut h.calls)).is_empty());
+}
+
+#[test]
+fn a_leg_refusing_the_hold_stays_as_it_was() {
+    let (mut h, _, _) = up_call();
+    let id = the_call(&h);
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let (to_a, to_b) = hold_invites(&drain(&mut h.calls));
+    let refused = reply(&to_a, StatusCode::NOT_ACCEPTABLE_HERE, None);
+    h.calls
+        .handle_client_event(h.t0, &key(&to_a), ClientEvent::Final(refused));
+    let ok_b = reply(&to_b, StatusCode::OK, Some(HELD_ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&to_b), ClientEvent::Final(ok_b));
+    let acts = drain(&mut h.calls);
+    assert_eq!(
+        sent(&acts).len(),
+        1,
+        "only the 200 is ACKed (the transaction ACKs a 488)"
+    );
+    assert!(cdrs(&acts).is_empty(), "the call goes on");
+    assert_eq!(state_of(&h), "held", "the callee is held");
+
+    // The caller was not held: hold again goes to it alone, resume to the callee alone.
+    assert_eq!(h.calls.unhold(h.t0, &id), Ok(()));
+    let out = requests(&drain(&mut h.calls));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, b_flow(0));
+    let ok = reply(&out[0].0, StatusCode::OK, Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&out[0].0), ClientEvent::Final(ok));
+    drain(&mut h.calls);
+    assert_eq!(state_of(&h), "up");
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    assert_eq!(requests(&drain(&mut h.calls)).len(), 2);
+}
+
+#[test]
+fn a_leg_not_answering_the_hold_ends_the_call() {
+    let (mut h, _, _) = up_call();
+    let id = the_call(&h);
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let (to_a, to_b) = hold_invites(&drain(&mut h.calls));
+    let ok_b = reply(&to_b, StatusCode::OK, Some(HELD_ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&to_b), ClientEvent::Final(ok_b));
+    drain(&mut h.calls);
+    let later = h.t0 + Duration::from_secs(32);
+    h.calls
+        .handle_client_event(later, &key(&to_a), ClientEvent::Timeout);
+    let acts = drain(&mut h.calls);
+    let byes = requests(&acts);
+    assert_eq!(byes.len(), 2, "BYE both");
+    assert!(byes.iter().all(|(r, _)| r.method == Method::Bye));
+    let cdr = cdrs(&acts);
+    assert_eq!(cdr.len(), 1);
+    assert_eq!(
+        (cdr[0].cause.code, cdr[0].hangup_by.as_str()),
+        (408, "system")
+    );
+    assert!(h.media.open_sessions().is_empty());
+}
+
+#[test]
+fn a_held_call_stays_inactive_through_a_refresh_and_still_times_out() {
+    let (mut h, _, _) = up_call();
+    let id = the_call(&h);
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let invites = hold_invites(&drain(&mut h.calls));
+    accept_both(&mut h, &invites, (HELD_ANSWER_A, HELD_ANSWER));
+
+    // The caller refreshes the session with its usual sendrecv offer: the callee still gets
+    // an inactive stream, and so does the caller's answer.
+    let re = in_caller_dialog(&h, caller_reinvite(3, OFFER));
+    h.calls.handle_request(h.t0, inbound(re), None);
+    let relayed = requests(&drain(&mut h.calls));
+    assert_eq!(relayed.len(), 1);
+    let offer_b = String::from_utf8_lossy(&relayed[0].0.body).into_owned();
+    assert!(offer_b.contains("a=inactive\r\n"), "{offer_b}");
+    let ok = reply(&relayed[0].0, StatusCode::OK, Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&relayed[0].0), ClientEvent::Final(ok));
+    let resp = responses(&drain(&mut h.calls));
+    assert_eq!(resp[0].status, StatusCode::OK);
+    let answer_a = body_of(&resp[0]);
+    assert!(answer_a.contains("a=inactive\r\n"), "{answer_a}");
+    assert_eq!(state_of(&h), "held");
+
+    // The media timeout still ends a held call whose media (RTCP included) stopped.
+    let session = h.media.open_sessions()[0];
+    let mut stats = media::SessionStats::default();
+    stats.legs[0].last_rtp = Some(h.t0 + Duration::from_secs(1));
+    h.media.set_stats(session, stats);
+    h.calls.check_media(h.t0 + Duration::from_secs(61));
+    let acts = drain(&mut h.calls);
+    assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
+    assert_eq!(cdrs(&acts)[0].cause.reason, "Media Timeout");
+}
+
+#[test]
+fn a_held_call_without_session_refresh_is_torn_down() {
+    let mut h = harness(1, CallConfig::default());
+    h.calls.handle_invite(
+        h.t0,
+        caller(),
+        inbound(invite(
+            "bob",
+            Some(OFFER),
+            "Supported: timer\r\nSession-Expires: 90\r\n",
+        )),
+    );
+    let forks = requests(&drain(&mut h.calls));
+    let ok = answer(&forks[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&forks[0].0), ClientEvent::Final(ok));
+    let resp = responses(&drain(&mut h.calls));
+    h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
+    drain(&mut h.calls);
+    let id = the_call(&h);
+    assert_eq!(h.calls.hold(h.t0, &id), Ok(()));
+    let invites = hold_invites(&drain(&mut h.calls));
+    accept_both(&mut h, &invites, (HELD_ANSWER_A, HELD_ANSWER));
+    assert_eq!(state_of(&h), "held");
+    h.calls.handle_timeout(h.t0 + Duration::from_secs(60));
+    let acts = drain(&mut h.calls);
+    assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
+    assert_eq!(cdrs(&acts)[0].cause.reason, "Session Expired");
+}
