@@ -1049,6 +1049,40 @@ impl Tree {
                             reason: reason.map(str::to_owned),
                         })
                         .map(|()| None),
+                    (Some(word @ ("hold" | "unhold")), None, None) => {
+                        // The live state says what the call manager would refuse, so that
+                        // the write fails with the reason (a re-INVITE pending at that very
+                        // moment is refused there and logged).
+                        let hold = word == "hold";
+                        let state = self
+                            .live
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&**call)
+                            .map(|c| c.state);
+                        match (hold, state) {
+                            (true, Some("up")) | (false, Some("held")) => {}
+                            (_, None) => return Err(FsError::other("the call has ended")),
+                            (true, Some("held")) => {
+                                return Err(FsError::other("hold: the call is already held"));
+                            }
+                            (false, Some("up")) => {
+                                return Err(FsError::other("unhold: the call is not held"));
+                            }
+                            (_, Some(state)) => {
+                                return Err(FsError::other(format!(
+                                    "{word}: the call is not up yet ({state})"
+                                )));
+                            }
+                        }
+                        let id = call.to_string();
+                        let command = if hold {
+                            Command::Hold { id }
+                        } else {
+                            Command::Unhold { id }
+                        };
+                        self.backend.command(command).map(|()| None)
+                    }
                     _ => Err(FsError::other(format!("unknown ctl message: {text}"))),
                 }
             }
