@@ -1575,3 +1575,29 @@ fn a_held_call_without_session_refresh_is_torn_down() {
     assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
     assert_eq!(cdrs(&acts)[0].cause.reason, "Session Expired");
 }
+
+#[test]
+fn a_dialled_call_is_held_on_both_legs_too() {
+    let mut h = dial_harness(1, 1, CallConfig::default());
+    let (phones, targets) = dial_answered_by_extension(&mut h);
+    let ok = answer(&targets[0].0, StatusCode::OK, "b0", Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&targets[0].0), ClientEvent::Final(ok));
+    let acts = drain(&mut h.calls);
+    let answer_a = ack_to(&acts, &ext_flow(0)).expect("the extension's ACK with the answer");
+    assert_eq!(h.calls.hold(h.t0, DIAL_ID), Ok(()));
+    let out = requests(&drain(&mut h.calls));
+    assert_eq!(out.len(), 2);
+    let to_ext = out
+        .iter()
+        .find(|(_, f)| *f == ext_flow(0))
+        .expect("to the extension");
+    // In our own dialog with the extension: the CSeq after our INVITE's, the answer it got
+    // in our ACK one version up and inactive.
+    assert_eq!(to_ext.0.head.cseq.seq, phones[0].0.head.cseq.seq + 1);
+    let offer = String::from_utf8_lossy(&to_ext.0.body).into_owned();
+    let before = String::from_utf8_lossy(&answer_a.body).into_owned();
+    assert!(offer.contains("a=inactive\r\n"), "{offer}");
+    assert_eq!(o_version(&offer), o_version(&before) + 1);
+    assert_eq!(m_port(&offer), m_port(&before));
+}
