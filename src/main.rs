@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use tokio::sync::watch;
 
 mod config;
+mod mux_cli;
 mod ninep_cli;
 mod state;
 mod tree_backend;
@@ -39,6 +40,9 @@ enum Command {
     /// The secret for -u comes from SWITCHBOARD_SECRET.
     #[command(name = "9p")]
     Ninep(ninep_cli::NinepArgs),
+    /// A 9P2000 multiplexer: many clients over one upstream connection, and the peer's
+    /// sessions the other way to --export.
+    Mux(mux_cli::MuxArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => args.resolve().and_then(serve),
         Command::Ninep(args) => ninep_cli::run(args),
+        Command::Mux(args) => mux_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use net::mux::NinepAddr;
 use ninep::client::Client;
 use ninep::frame::{self, Frame};
 use ninep::msg::{DMDIR, DirEntries, Fcall, Fid, OREAD, OWRITE, Stat};
@@ -40,19 +41,17 @@ struct Conn {
 
 impl Conn {
     fn dial(addr: &str) -> anyhow::Result<Conn> {
-        let stream: Box<dyn Stream> = match addr.split_once('!') {
-            Some(("tcp", rest)) => {
-                let (host, port) = rest.rsplit_once('!').context("tcp!HOST!PORT")?;
-                let s = std::net::TcpStream::connect((host, port.parse::<u16>()?))
+        let stream: Box<dyn Stream> = match addr.parse::<NinepAddr>()? {
+            NinepAddr::Tcp { host, port } => {
+                let s = std::net::TcpStream::connect((host.as_str(), port))
                     .with_context(|| format!("cannot connect to {addr}"))?;
                 s.set_nodelay(true)?;
                 Box::new(s)
             }
-            Some(("unix", path)) => Box::new(
+            NinepAddr::Unix(path) => Box::new(
                 std::os::unix::net::UnixStream::connect(path)
                     .with_context(|| format!("cannot connect to {addr}"))?,
             ),
-            _ => bail!("the address is tcp!HOST!PORT or unix!PATH, not {addr}"),
         };
         Ok(Conn {
             stream,

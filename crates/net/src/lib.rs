@@ -11,6 +11,7 @@
 mod endpoint;
 pub mod hep;
 pub mod media;
+pub mod mux;
 pub mod ninep;
 mod sip_server;
 mod sip_sock;

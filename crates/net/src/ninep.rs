@@ -130,7 +130,7 @@ pub async fn serve(
 /// Binds a Unix socket at `path`, mode 0600. The socket is created under a umask-free
 /// temporary name and renamed into place only after its mode is set, so that nobody else
 /// can connect in between.
-fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+pub(crate) fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
