@@ -34,7 +34,13 @@ fn clients_each_see_their_own_tree() {
                 let stat = conn.stat(root, "/").expect("stat /");
                 let presence = conn.walk(root, "presence").expect("walk presence");
                 let presence = conn.read_all(presence).expect("cat presence");
-                (i, root, entries, stat, String::from_utf8_lossy(&presence).into_owned())
+                (
+                    i,
+                    root,
+                    entries,
+                    stat,
+                    String::from_utf8_lossy(&presence).into_owned(),
+                )
             })
         })
         .collect();
@@ -52,7 +58,9 @@ fn clients_each_see_their_own_tree() {
             "{user} sees only its own files: {entries:?}"
         );
         assert!(
-            presence.lines().any(|l| l.starts_with(&format!("user{i} "))),
+            presence
+                .lines()
+                .any(|l| l.starts_with(&format!("user{i} "))),
             "{user}'s presence: {presence}"
         );
         roots.push(root);
