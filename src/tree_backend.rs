@@ -46,8 +46,8 @@ impl pbx::tree::Env for SystemEnv {
     }
 }
 
-/// How long a `dial` waits for the call manager to admit or refuse the call.
-const DIAL_ADMISSION: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a command waits for the call manager's answer.
+const COMMAND_ANSWER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The binary's [`pbx::tree::Backend`].
 pub struct StoreBackend<S: Store> {
@@ -114,20 +114,18 @@ impl<S: Store> pbx::tree::Backend for StoreBackend<S> {
         self.block(self.store.query_cdrs(query))
     }
 
-    fn dial(&self, id: &str, domain: &str, user: &str, target: &str) -> Result<(), FsError> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.command(Command::Dial {
-            id: id.to_owned(),
-            domain: domain.to_owned(),
-            user: user.to_owned(),
-            target: target.to_owned(),
-            reply,
-        })?;
-        // The call manager answers at admission, before any phone rings.
-        match tokio::task::block_in_place(|| answer.recv_timeout(DIAL_ADMISSION)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(FsError::other(format!("dial: {reason}"))),
-            Err(_) => Err(FsError::other("dial: the call manager did not answer")),
+    fn request(
+        &self,
+        command: Command,
+        answer: std::sync::mpsc::Receiver<Result<(), String>>,
+    ) -> Result<(), String> {
+        self.command(command).map_err(|e| e.as_str().to_owned())?;
+        // The call manager answers at once (a dial at admission, before any phone rings). The
+        // wait runs on this worker with `block_in_place`, so the endpoint's task, on another
+        // worker, is free to answer.
+        match tokio::task::block_in_place(|| answer.recv_timeout(COMMAND_ANSWER)) {
+            Ok(outcome) => outcome,
+            Err(_) => Err("the call manager did not answer".to_owned()),
         }
     }
 

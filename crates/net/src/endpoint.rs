@@ -271,12 +271,19 @@ impl Endpoint {
                         self.drain().await;
                     }
                     // A refusal is logged by the call manager; the tree checked the state first.
-                    Command::Hold { id } => {
-                        let _ = self.apps.calls.hold(Instant::now(), &id);
+                    Command::Hold { id, reply } => {
+                        let outcome = self.apps.calls.hold(Instant::now(), &id);
+                        if let Some(reply) = reply {
+                            // Answered once; the asker may have given up (never blocks).
+                            let _ = reply.try_send(outcome.map_err(|e| e.to_string()));
+                        }
                         self.drain().await;
                     }
-                    Command::Unhold { id } => {
-                        let _ = self.apps.calls.unhold(Instant::now(), &id);
+                    Command::Unhold { id, reply } => {
+                        let outcome = self.apps.calls.unhold(Instant::now(), &id);
+                        if let Some(reply) = reply {
+                            let _ = reply.try_send(outcome.map_err(|e| e.to_string()));
+                        }
                         self.drain().await;
                     }
                 },

@@ -134,9 +134,10 @@ pub struct CallInfo {
     pub sip_call_ids: Vec<String>,
 }
 
-/// Where the call manager answers a [`Command::Dial`], once: `Ok(())` when the call is
-/// admitted (and already in [`LiveCalls`]), `Err(reason)` when it is refused at once.
-pub type DialReply = std::sync::mpsc::SyncSender<Result<(), String>>;
+/// Where the call manager answers a command, once: for [`Command::Dial`] `Ok(())` when the
+/// call is admitted (and already in [`LiveCalls`]), `Err(reason)` when it is refused at once;
+/// for [`Command::Hold`] and [`Command::Unhold`] whether the re-INVITEs went out.
+pub type CommandReply = std::sync::mpsc::SyncSender<Result<(), String>>;
 
 /// A command for the call manager from the HTTP API or the 9P tree.
 #[derive(Debug, Clone)]
@@ -165,7 +166,7 @@ pub enum Command {
         /// reader of LiveCalls sees it right after), or `Err(reason)` when it is refused at
         /// once (unknown user or target, extension not registered, over max_calls, shutting
         /// down).
-        reply: DialReply,
+        reply: CommandReply,
     },
     /// Put an answered call on hold (the 9P `ctl` "hold"): each leg gets a re-INVITE with its
     /// description `a=inactive` (RFC 3264 section 8.4), so nobody hears anybody. Refused
@@ -174,12 +175,16 @@ pub enum Command {
     Hold {
         /// The PBX's call id.
         id: String,
+        /// Answered once with the outcome, when given.
+        reply: Option<CommandReply>,
     },
     /// Take a held call off hold (the 9P `ctl` "unhold"): the same with `a=sendrecv`; see
     /// [`Calls::unhold`].
     Unhold {
         /// The PBX's call id.
         id: String,
+        /// Answered once with the outcome, when given.
+        reply: Option<CommandReply>,
     },
 }
 

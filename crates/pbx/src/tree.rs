@@ -145,9 +145,14 @@ pub trait Backend: Send + Sync {
     fn cdrs(&self, query: &CdrQuery) -> Result<crate::CdrPage, FsError>;
     /// A command for the call manager.
     fn command(&self, command: Command) -> Result<(), FsError>;
-    /// Places a call from `user` to `target` with the call id `id` ([`Command::Dial`]);
-    /// returns once the call is in the live calls, or with the reason it was refused.
-    fn dial(&self, id: &str, domain: &str, user: &str, target: &str) -> Result<(), FsError>;
+    /// A command whose reply channel's other end is `answer` ([`Command::Dial`],
+    /// [`Command::Hold`], [`Command::Unhold`]): returns the call manager's answer (for a dial,
+    /// once the call is in the live calls), or why there was none.
+    fn request(
+        &self,
+        command: Command,
+        answer: std::sync::mpsc::Receiver<Result<(), String>>,
+    ) -> Result<(), String>;
 }
 
 /// The clock and randomness the tree is given (it reads neither itself; the binary's
@@ -1027,7 +1032,17 @@ impl Tree {
                     return Err(FsError::other(format!("unknown ctl message: {text}")));
                 };
                 let id = crate::CallNote::id_from(self.env.random());
-                self.backend.dial(&id, &e.domain, &e.user, target)?;
+                let (reply, answer) = std::sync::mpsc::sync_channel(1);
+                let command = Command::Dial {
+                    id: id.clone(),
+                    domain: e.domain.to_string(),
+                    user: e.user.to_string(),
+                    target: target.to_owned(),
+                    reply,
+                };
+                self.backend
+                    .request(command, answer)
+                    .map_err(|e| FsError::other(format!("dial: {e}")))?;
                 tracing::info!(domain = %e.domain, user = %e.user, %target, call = %id, by = %who.user_name(), "dial over 9P");
                 // The call is live: its name under this extension's ongoing/.
                 let name = self
@@ -1050,38 +1065,20 @@ impl Tree {
                         })
                         .map(|()| None),
                     (Some(word @ ("hold" | "unhold")), None, None) => {
-                        // The live state says what the call manager would refuse, so that
-                        // the write fails with the reason (a re-INVITE pending at that very
-                        // moment is refused there and logged).
-                        let hold = word == "hold";
-                        let state = self
-                            .live
-                            .read()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get(&**call)
-                            .map(|c| c.state);
-                        match (hold, state) {
-                            (true, Some("up")) | (false, Some("held")) => {}
-                            (_, None) => return Err(FsError::other("the call has ended")),
-                            (true, Some("held")) => {
-                                return Err(FsError::other("hold: the call is already held"));
-                            }
-                            (false, Some("up")) => {
-                                return Err(FsError::other("unhold: the call is not held"));
-                            }
-                            (_, Some(state)) => {
-                                return Err(FsError::other(format!(
-                                    "{word}: the call is not up yet ({state})"
-                                )));
-                            }
-                        }
+                        // The call manager says whether it could: the write fails with its
+                        // reason (not up, already held, a re-INVITE pending...).
+                        let (reply, answer) = std::sync::mpsc::sync_channel(1);
                         let id = call.to_string();
-                        let command = if hold {
-                            Command::Hold { id }
+                        let reply = Some(reply);
+                        let command = if word == "hold" {
+                            Command::Hold { id, reply }
                         } else {
-                            Command::Unhold { id }
+                            Command::Unhold { id, reply }
                         };
-                        self.backend.command(command).map(|()| None)
+                        self.backend
+                            .request(command, answer)
+                            .map_err(|e| FsError::other(format!("{word}: {e}")))
+                            .map(|()| None)
                     }
                     _ => Err(FsError::other(format!("unknown ctl message: {text}"))),
                 }
