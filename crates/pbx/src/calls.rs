@@ -1900,18 +1900,7 @@ impl Calls {
 
     /// A version 4 UUID from our RNG.
     fn new_call_id(&mut self) -> String {
-        let mut b: [u8; 16] = self.rng.random();
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
+        crate::CallNote::id_from(self.rng.random())
     }
 
     fn unix(&self, now: Instant) -> u64 {
