@@ -84,7 +84,17 @@ fn py9p_reads_a_live_call_and_hangs_it_up() {
     );
     let mut files = out[1].entry_names();
     files.sort();
-    assert_eq!(files, ["ctl", "metadata"], "{out:?}");
+    assert_eq!(
+        files,
+        [
+            "ctl",
+            "hep.sock",
+            "metadata",
+            "rtp_dest.sock",
+            "rtp_src.sock"
+        ],
+        "{out:?}"
+    );
     let metadata = out[2]
         .get("data")
         .and_then(Json::as_str)
