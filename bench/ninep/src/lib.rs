@@ -12,9 +12,12 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::str::FromStr;
 
 use ninep::client::{Client, ClientError};
-use ninep::msg::{Fcall, Fid, OREAD};
+use ninep::msg::{DirEntries, Fcall, Fid, OREAD};
 use sha2::{Digest, Sha256};
 
 /// The largest message either side accepts (switchboard accepts msize up to 256 KiB).
@@ -151,9 +154,95 @@ fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// One 9P2000 connection over blocking TCP, driving [`ninep::client::Client`].
+/// Where a 9P server (or a multiplexer) listens: `tcp!HOST!PORT` (or plain `HOST:PORT`) or
+/// `unix!PATH`, as switchboard writes its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix stream socket.
+    Unix(PathBuf),
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix!") {
+            return Ok(Target::Unix(path.into()));
+        }
+        let addr = match s.strip_prefix("tcp!").map(|r| r.rsplit_once('!')) {
+            Some(Some((host, port))) => format!("{host}:{port}"),
+            Some(None) => return Err(format!("{s}: tcp!HOST!PORT")),
+            None => s.to_owned(),
+        };
+        addr.parse()
+            .map(Target::Tcp)
+            .map_err(|_| format!("{s}: tcp!HOST!PORT, HOST:PORT or unix!PATH"))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(a) => write!(f, "tcp!{}!{}", a.ip(), a.port()),
+            Target::Unix(p) => write!(f, "unix!{}", p.display()),
+        }
+    }
+}
+
+/// A connected blocking stream: TCP (with `TCP_NODELAY`) or Unix.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// A Unix stream socket.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Connects to `target`.
+    pub fn connect(target: &Target) -> io::Result<Stream> {
+        match target {
+            Target::Tcp(a) => {
+                let s = TcpStream::connect(a)?;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Target::Unix(p) => UnixStream::connect(p).map(Stream::Unix),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// One 9P2000 connection over a blocking stream (TCP or Unix), driving
+/// [`ninep::client::Client`].
 pub struct NinepConn {
-    stream: TcpStream,
+    stream: Stream,
     client: Client,
     out: Vec<u8>,
     input: FrameReader,
@@ -161,10 +250,9 @@ pub struct NinepConn {
 }
 
 impl NinepConn {
-    /// Connects (with `TCP_NODELAY`) and sends Tversion asking for `msize`.
-    pub fn connect(addr: SocketAddr, msize: u32) -> Result<Self, BenchError> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
+    /// Connects (TCP with `TCP_NODELAY`, or Unix) and sends Tversion asking for `msize`.
+    pub fn connect(target: &Target, msize: u32) -> Result<Self, BenchError> {
+        let stream = Stream::connect(target)?;
         let mut conn = NinepConn {
             stream,
             client: Client::new(msize),
@@ -280,9 +368,21 @@ impl NinepConn {
         keep: Option<&mut Vec<u8>>,
     ) -> Result<usize, BenchError> {
         let max = self.max_io();
+        self.read_count(fid, offset, max, keep)
+    }
+
+    /// One Tread of up to `count` bytes (at most [`Self::max_io`]) at `offset`; the data go
+    /// to `keep` if given. Returns the count read.
+    pub fn read_count(
+        &mut self,
+        fid: Fid,
+        offset: u64,
+        count: u32,
+        keep: Option<&mut Vec<u8>>,
+    ) -> Result<usize, BenchError> {
         let mut got = 0;
         self.rpc(
-            |c, out| c.read(fid, offset, max, out),
+            |c, out| c.read(fid, offset, count, out),
             |body| match body {
                 Fcall::Rread { data } => {
                     got = data.len();
@@ -352,6 +452,21 @@ impl NinepConn {
         }
         self.clunk(fid)?;
         Ok(offset)
+    }
+}
+
+impl NinepConn {
+    /// The names in directory `names` under `root` (a whole read of it).
+    pub fn list(&mut self, root: Fid, names: &[&str]) -> Result<Vec<String>, BenchError> {
+        let dir = self.walk(root, names)?;
+        let mut data = Vec::new();
+        let listed = self.read_dir(dir, Some(&mut data));
+        self.clunk(dir)?;
+        listed?;
+        DirEntries::new(&data)
+            .map(|e| e.map(|s| s.name.into_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BenchError::Unexpected(format!("directory entry: {e}")))
     }
 }
 
@@ -500,6 +615,19 @@ mod tests {
             r.next(&mut src).map_err(|e| e.kind()),
             Err(io::ErrorKind::UnexpectedEof)
         );
+    }
+
+    #[test]
+    fn targets_in_switchboards_notation() {
+        let tcp = Target::Tcp(([127, 0, 0, 1], 5640).into());
+        assert_eq!("tcp!127.0.0.1!5640".parse(), Ok(tcp.clone()));
+        assert_eq!("127.0.0.1:5640".parse(), Ok(tcp.clone()));
+        assert_eq!(tcp.to_string(), "tcp!127.0.0.1!5640");
+        let unix = Target::Unix("/tmp/x.9p".into());
+        assert_eq!("unix!/tmp/x.9p".parse(), Ok(unix.clone()));
+        assert_eq!(unix.to_string(), "unix!/tmp/x.9p");
+        assert!("tcp!nohost".parse::<Target>().is_err());
+        assert!("nonsense".parse::<Target>().is_err());
     }
 
     #[test]
