@@ -134,7 +134,7 @@ else
 fi
 echo "# 9P tree, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
 echo "# switchboard $commit (release, $SWITCHBOARD_BIN) on 9p/tcp $NINEP, pid $SB_PID, RUST_LOG=$RUST_LOG; plain server $PLAIN, pid $PLAIN_PID"
-echo "# users: bench.local user0..user$((max_clients - 1)); big.local ext0..ext$((DIR_ENTRIES - 1)) + admin; 127.0.0.1 user0, user1 (metadata: user1 calls user0, held, SIPp $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' || echo '?')); niceness $NICE"
+echo "# users: bench.local user0..user$((max_clients - 1)); big.local ext0..ext$((DIR_ENTRIES - 1)) + admin; 127.0.0.1 user0, user1 (metadata: user1 calls user0, held, $({ sipp -v 2>&1 || true; } | grep -o 'SIPp v[^ ]*' | head -1 | sed 's/[.]$//')); niceness $NICE"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n "$NICE" "$BIN/load" --ninep "$NINEP" --plain "$PLAIN" \
   --clients "$(IFS=,; echo "${CLIENTS[*]}")" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" \
