@@ -54,7 +54,11 @@ pub fn run(args: MuxArgs) -> anyhow::Result<()> {
         },
         max_clients: 1024,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: every message passes a reader task, the owner and a writer task, and on a
+    // multi-threaded runtime each of those hand-offs parked and woke threads (a profile put 60 %
+    // of the mux's CPU there). On one thread they are plain task switches: about a third of
+    // the CPU per message (bench/RESULTS.md, "9P multiplexer").
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
