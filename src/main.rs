@@ -327,7 +327,8 @@ fn serve(c: Config) -> anyhow::Result<()> {
         );
         let (commands_tx, commands) = tokio::sync::mpsc::channel(64);
         let http_api = api::Api::new(state.clone(), store.clone(), metrics.clone(), token)
-            .with_calls(calls.live(), commands_tx.clone());
+            .with_calls(calls.live(), commands_tx.clone())
+            .with_reg_events(events.clone());
         // The 9P tree: the same state, store and directory writer as the HTTP API.
         let tree = pbx::tree::Tree::new(
             state.clone(),

@@ -116,6 +116,14 @@ impl<S: Store> Api<S> {
         self
     }
 
+    /// Sends the webhooks an `Unregistered` event for each user whose bindings a directory
+    /// write drops (see [`DirectoryWriter::with_events`]).
+    #[must_use]
+    pub fn with_reg_events(mut self, events: tokio::sync::mpsc::Sender<pbx::RegEvent>) -> Self {
+        self.writer = self.writer.with_events(events, Arc::clone(&self.metrics));
+        self
+    }
+
     /// The directory writer this API uses, for the other views of the directory (the 9P
     /// tree), so that all writes are serialized together.
     pub fn directory_writer(&self) -> DirectoryWriter<S> {

@@ -10,13 +10,18 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use pbx::{Domain, State, Store, StoreError, User};
+use pbx::{Domain, Metrics, RegEvent, State, Store, StoreError, User};
+use tokio::sync::mpsc;
 
 /// Writes domains and users through the store into the shared [`State`].
 pub struct DirectoryWriter<S: Store> {
     store: Arc<S>,
     state: Arc<State>,
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// Where the `Unregistered` events of users whose bindings a write drops go (the
+    /// webhooks), and the metrics that count the ones the full queue refused. Weak, so
+    /// that the webhooks still end when the SIP endpoint, their owner, drops its sender.
+    events: Option<(mpsc::WeakSender<RegEvent>, Arc<Metrics>)>,
 }
 
 // By hand: a derive would require `S: Clone`.
@@ -26,6 +31,7 @@ impl<S: Store> Clone for DirectoryWriter<S> {
             store: Arc::clone(&self.store),
             state: Arc::clone(&self.state),
             writes: Arc::clone(&self.writes),
+            events: self.events.clone(),
         }
     }
 }
@@ -37,7 +43,19 @@ impl<S: Store> DirectoryWriter<S> {
             store,
             state,
             writes: Arc::new(tokio::sync::Mutex::new(())),
+            events: None,
         }
+    }
+
+    /// Sends an `Unregistered` event for each user whose last binding a write drops (a user
+    /// deleted, or left out of a domain's new user list), as the registrar does when a
+    /// user's last binding goes, so that the control server's `DELETE /reg/...` fires. The
+    /// queue is the webhooks' bounded one: when it is full the event is dropped and counted
+    /// in `switchboard_webhooks_dropped_total`, like the registrar's.
+    #[must_use]
+    pub fn with_events(mut self, events: mpsc::Sender<RegEvent>, metrics: Arc<Metrics>) -> Self {
+        self.events = Some((events.downgrade(), metrics));
+        self
     }
 
     /// Creates or replaces a domain; true when it was new. `users`: `Some` replaces the user
@@ -200,6 +218,19 @@ impl<S: Store> DirectoryWriter<S> {
             .collect();
         for user in gone {
             location.set(domain, &user, Vec::new());
+            if let Some((events, metrics)) = &self.events {
+                let event = RegEvent::Unregistered {
+                    domain: domain.to_owned(),
+                    user,
+                };
+                // No sender left: the PBX is shutting down and the webhooks are done.
+                let Some(events) = events.upgrade() else {
+                    continue;
+                };
+                if events.try_send(event).is_err() {
+                    Metrics::inc(&metrics.webhook_dropped);
+                }
+            }
         }
     }
 }

@@ -606,6 +606,25 @@ impl Registrar {
             .location
             .write()
             .unwrap_or_else(|e| e.into_inner());
+        // The user may have been deleted (HTTP API or 9P) since it authenticated. A deletion
+        // takes the user out of the directory first and drops its bindings under this lock
+        // after, so a user still in the directory here has its binding dropped by that
+        // deletion, and one already gone gets none: no binding outlives its user.
+        let exists = self
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .user(domain, user)
+            .is_some();
+        if !exists {
+            drop(location);
+            return Outcome {
+                response: reply(StatusCode::NOT_FOUND),
+                events: Vec::new(),
+                auth: AuthResult::Succeeded,
+            };
+        }
         let before = location.bindings(domain, user);
         let had_bindings = !before.is_empty();
         // Room for every binding the request could add, so that the list never grows by

@@ -543,3 +543,22 @@ fn sip_sock_bindings_neither_expire_nor_get_keepalives_and_end_with_the_connecti
     let events = r.connection_closed(conn);
     assert!(matches!(&events[..], [RegEvent::Unregistered { user, .. }] if user == "1000"));
 }
+
+#[test]
+fn a_user_deleted_after_it_authenticated_gets_no_binding() {
+    // A sip.sock's caller was authenticated when its 9P attach was made; the user is deleted
+    // while the file is open. Its REGISTER then binds nothing (the same check guards a digest
+    // REGISTER that authenticated just before a deletion).
+    let mut r = registrar(vec![]);
+    r.state()
+        .directory
+        .write()
+        .expect("lock")
+        .remove_user("pbx.test", "1000");
+    let conn = VIRTUAL_CONNS + 5;
+    let out =
+        r.handle_register_trusted(NOW, &register("1000", 1, ""), sock_flow(conn), &ext("1000"));
+    assert_eq!(out.response.status, StatusCode::NOT_FOUND);
+    assert!(out.events.is_empty());
+    assert!(r.state().location.read().expect("lock").is_empty());
+}
