@@ -10,7 +10,9 @@
 #
 # usage: bench/media.sh [CALLS...]      default: 250 500 1000
 # env:   SECONDS_PER_RUN (10), WARMUP (3), SB_WORKERS (1), RTPENGINE_THREADS (2),
-#        ENGINES ("direct switchboard rtpengine"; add "tokio" for the task-per-session design),
+#        ENGINES ("direct switchboard rtpengine"; add "tokio" for the task-per-session design,
+#        "floor floor-conn floor-et floor-mmsg floor-mmsg-conn" for the least a userspace relay
+#        can do per packet: bench/media/src/floor.rs; they run with SB_WORKERS threads too),
 #        NICE (-10: the generator and both relays run at this niceness, so that other work on
 #        a shared machine, such as compiles, does not starve them; 0 to leave it)
 # needs: rtpengine (Debian rtpengine-daemon); the rest is built here.
@@ -64,7 +66,7 @@ run() {
     direct)
       timeout $((SECONDS_PER_RUN + WARMUP + 60)) nice -n "$NICE" "$BIN/gen" "${gen_args[@]}" --direct
       return ;;
-    switchboard|tokio)
+    switchboard|tokio|floor*)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$dir/relay.pid") ;;
     rtpengine)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$RUN/rtpengine.pid") ;;
@@ -73,7 +75,7 @@ run() {
   local gen=$!
   for _ in $(seq 600); do [ -f "$dir/phones" ] && break; sleep 0.05; done
   case $engine in
-    switchboard|tokio)
+    switchboard|tokio|floor*)
       nice -n "$NICE" "$BIN/relay" --engine "$engine" --workers "$SB_WORKERS" --phones "$dir/phones" \
         --ports-out "$dir/ports" --stop-file "$dir/stop" --range 10000-19999 \
         --max-seconds $((SECONDS_PER_RUN + WARMUP + 120)) 2> "$dir/relay.err" &
@@ -86,7 +88,7 @@ run() {
   wait "$gen" || true
   cat "$dir/gen.out"
   case $engine in
-    switchboard|tokio) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
+    switchboard|tokio|floor*) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
                        cat "$dir/relay.err" >&2 ;;
     rtpengine) "$BIN/ng" --ng 127.0.0.1:"$NG_PORT" --phones "$dir/phones" --prefix "$prefix" --delete ;;
   esac
@@ -110,6 +112,14 @@ for calls in "${CALLS[@]}"; do
     echo "ratio calls=$calls cpu_per_pkt(switchboard/rtpengine)=$(echo "scale=3; $sb / $re" | bc -l 2>/dev/null || echo nan)" \
       "p50(sb/re)=$(echo "scale=2; $s50 / $r50" | bc -l 2>/dev/null || echo nan)" \
       "p99(sb/re)=$(echo "scale=2; $s99 / $r99" | bc -l 2>/dev/null || echo nan)"
+  fi
+  if [[ -n "${line[rtpengine]:-}" ]]; then
+    re=$(field cpu_us_per_pkt "${line[rtpengine]}")
+    for engine in $ENGINES; do
+      [[ $engine == direct || $engine == rtpengine || $engine == switchboard ]] && continue
+      e=$(field cpu_us_per_pkt "${line[$engine]}")
+      echo "ratio calls=$calls cpu_per_pkt($engine/rtpengine)=$(echo "scale=3; $e / $re" | bc -l 2>/dev/null || echo nan)"
+    done
   fi
   unset line
 done

@@ -9,6 +9,8 @@
 //!   sends (the relay's leg-A RTP port) and where phone B sends. With `gen --direct` the
 //!   phones send straight to each other (the baseline without a relay).
 
+pub mod floor;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,11 +3,14 @@
 //! file for `gen`, and relays until a stop file appears (at most `--max-seconds`).
 //!
 //! ```text
-//! relay --phones FILE --ports-out FILE --stop-file FILE [--engine switchboard|tokio]
+//! relay --phones FILE --ports-out FILE --stop-file FILE [--engine switchboard|tokio|floor...]
 //!       [--workers 1] [--range 10000-19999] [--bind 127.0.0.1] [--max-seconds 600]
 //! ```
 //!
 //! `--engine switchboard` is `net::media::MediaEngine` (dedicated relay threads on epoll).
+//! `--engine floor`, `floor-conn`, `floor-et`, `floor-mmsg`, `floor-mmsg-conn`: the least a
+//! userspace relay can do per packet (`media_bench::floor`: one receive and one send, nothing
+//! else), in several ways of calling the kernel.
 //! `--engine tokio` is the design it was measured against: the same `media::Session` core
 //! and the same sockets, but one tokio task per session on a multi-threaded runtime with
 //! `--workers` threads, waking on socket readiness.
@@ -103,7 +106,15 @@ fn main() {
             eprintln!("relay tokio: sessions={}", phones.len());
             rt.shutdown_background();
         }
-        other => panic!("unknown engine {other}"),
+        floor => {
+            let mode = media_bench::floor::Mode::from_engine(floor)
+                .unwrap_or_else(|| panic!("unknown engine {floor}"));
+            let relay = media_bench::floor::Floor::start(mode, &phones, bind, workers)
+                .expect("start floor relay");
+            write_pairs(&ports_out, &relay.ports).expect("write ports file");
+            let _ = wait_for(&stop_file, max);
+            eprintln!("relay {floor}: relayed={}", relay.stop());
+        }
     }
 }
 
