@@ -218,6 +218,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
 
         let hosts = own_hosts(&c, local);
         let (store, state) = state::open(&c, unix_now()).await?;
+        state::import_unwritten_cdrs(store.as_ref(), &c.data).await;
         let metrics = std::sync::Arc::new(pbx::Metrics::default());
         let identity = pbx::Identity {
             hosts,
@@ -397,7 +398,7 @@ fn serve(c: Config) -> anyhow::Result<()> {
         // and returns any the store would not take.
         match cdrs.await {
             Ok(unwritten) if unwritten.is_empty() => {}
-            Ok(unwritten) => save_unwritten_cdrs(&c.data, &unwritten),
+            Ok(unwritten) => state::save_unwritten_cdrs(&c.data, unix_now(), &unwritten),
             Err(e) => tracing::error!(error = %e, "CDR writer task failed"),
         }
         // SIP has stopped and dropped its end of the event channel: the webhooks finish what
@@ -460,28 +461,6 @@ async fn copy_media_counters(
         tick.tick().await;
         metrics.rtp_relayed.store(media.packets_relayed(), Relaxed);
         metrics.rtp_dropped.store(media.packets_dropped(), Relaxed);
-    }
-}
-
-/// Call events until the CDR writer is wired: logged.
-/// Keeps the CDRs the store refused at shutdown, one JSON object per line, in
-/// `<data>/cdr-unwritten-<unix>.jsonl`, so that they can be imported by hand: a CDR is never
-/// silently lost.
-fn save_unwritten_cdrs(data: &std::path::Path, cdrs: &[pbx::Cdr]) {
-    let path = data.join(format!("cdr-unwritten-{}.jsonl", unix_now()));
-    let lines: String = cdrs.iter().map(|c| c.to_json() + "\n").collect();
-    match std::fs::write(&path, &lines) {
-        Ok(()) => tracing::error!(
-            count = cdrs.len(),
-            path = %path.display(),
-            "the store refused CDRs at shutdown; saved them to a file"
-        ),
-        Err(e) => tracing::error!(
-            count = cdrs.len(),
-            error = %e,
-            "the store refused CDRs at shutdown and they could not be saved: {}",
-            lines
-        ),
     }
 }
 

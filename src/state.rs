@@ -2,6 +2,7 @@
 //! upserted into it, the directory and the saved bindings are loaded into memory, and a
 //! checkpoint task writes changed bindings back every second (and once more at shutdown).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +109,101 @@ pub async fn open(c: &Config, now: u64) -> anyhow::Result<(Arc<SqliteStore>, Arc
         tracing::info!(bindings = restored, "registrations restored");
     }
     Ok((Arc::new(store), Arc::new(state)))
+}
+
+/// The file CDRs the store refused at shutdown go to, in the data directory; the next start
+/// imports them.
+fn unwritten_cdrs_path(data: &Path, now: u64) -> PathBuf {
+    data.join(format!("{UNWRITTEN_PREFIX}{now}{UNWRITTEN_SUFFIX}"))
+}
+
+const UNWRITTEN_PREFIX: &str = "cdr-unwritten-";
+const UNWRITTEN_SUFFIX: &str = ".jsonl";
+
+/// Saves CDRs the store would not take at shutdown to a file in the data directory, one JSON
+/// object per line, so that none is lost: the next start imports it
+/// ([`import_unwritten_cdrs`]). When even that fails they go to the log.
+pub fn save_unwritten_cdrs(data: &Path, now: u64, cdrs: &[pbx::Cdr]) {
+    let path = unwritten_cdrs_path(data, now);
+    let lines: String = cdrs.iter().map(|c| c.to_json() + "\n").collect();
+    match std::fs::write(&path, &lines) {
+        Ok(()) => tracing::error!(
+            count = cdrs.len(),
+            path = %path.display(),
+            "the store refused CDRs at shutdown; saved them to a file, imported at the next start"
+        ),
+        Err(e) => tracing::error!(
+            count = cdrs.len(),
+            error = %e,
+            "the store refused CDRs at shutdown and they could not be saved: {}",
+            lines
+        ),
+    }
+}
+
+/// Imports the CDRs that an earlier run saved with [`save_unwritten_cdrs`], then removes their
+/// file. The store keeps the first record of each id, so a file imported twice (a crash
+/// between the insert and the removal) duplicates nothing. A file the store refuses stays for
+/// the next start; lines that are not CDRs stay in the file, which is then kept, for the
+/// operator. Returns the number of CDRs imported.
+pub async fn import_unwritten_cdrs<S: Store>(store: &S, data: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return 0;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(UNWRITTEN_PREFIX) && n.ends_with(UNWRITTEN_SUFFIX))
+        })
+        .collect();
+    files.sort();
+    let mut imported = 0;
+    for path in files {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read saved CDRs");
+                continue;
+            }
+        };
+        let mut cdrs = Vec::new();
+        let mut bad = String::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match pbx::Cdr::from_json(line) {
+                Some(cdr) => cdrs.push(cdr),
+                None => {
+                    bad.push_str(line);
+                    bad.push('\n');
+                }
+            }
+        }
+        if let Err(e) = store.insert_cdrs(&cdrs).await {
+            tracing::error!(
+                path = %path.display(),
+                error = %e,
+                "the store refused saved CDRs: the file stays for the next start"
+            );
+            continue;
+        }
+        imported += cdrs.len();
+        let done = if bad.is_empty() {
+            std::fs::remove_file(&path)
+        } else {
+            tracing::error!(
+                path = %path.display(),
+                "lines that are not CDRs stay in the file; the others were imported"
+            );
+            std::fs::write(&path, &bad)
+        };
+        if let Err(e) = done {
+            tracing::warn!(path = %path.display(), error = %e, "cannot tidy imported CDRs");
+        }
+        tracing::info!(count = cdrs.len(), path = %path.display(), "saved CDRs imported");
+    }
+    imported
 }
 
 /// Writes the bindings that changed since the last call.

@@ -99,6 +99,12 @@ impl Cdr {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// A record read back from [`to_json`](Self::to_json)'s form; `None` when `json` is not
+    /// one.
+    pub fn from_json(json: &str) -> Option<Self> {
+        serde_json::from_str(json).ok()
+    }
+
     /// The file's path under an account's `cdr/` directory (DESIGN.md sections 9 and 15):
     /// `<YYYY_MM_DD>/<epoch>_<from>_<to>.cdr`, the date and epoch of `start` in UTC, `from` and
     /// `to` escaped by [`tree_escape`]. Two calls with the same name are told apart (`_2`,
