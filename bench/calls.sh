@@ -35,6 +35,8 @@
 #        WARMUP (5), SERVERS ("switchboard kamailio"), DIRECT (1: the baseline run; 0: none),
 #        RTPENGINE_THREADS (2), RTPENGINE_OPTS (more rtpengine options, e.g.
 #        --endpoint-learning=immediate; default none), SB_RTP_PORTS (12000-17999), RTPE_PORTS (18000-23999),
+#        REALTIME (unset; N: both relays under SCHED_FIFO at priority N, switchboard's
+#        [rtp] realtime_priority and rtpengine's --scheduling=fifo --priority=N),
 #        SB_GUARD (on; off: switchboard's brute-force guard off), NICE (-10: every process of
 #        the benchmark runs at this niceness so that other work on a shared machine does not
 #        starve it; 0 to leave it)
@@ -59,6 +61,8 @@ SERVERS=${SERVERS:-switchboard kamailio}
 DIRECT=${DIRECT:-1}
 RTPENGINE_THREADS=${RTPENGINE_THREADS:-2}
 RTPENGINE_OPTS=${RTPENGINE_OPTS:-}
+REALTIME=${REALTIME:-}
+if [ -n "$REALTIME" ]; then RTPENGINE_OPTS="$RTPENGINE_OPTS --scheduling=fifo --priority=$REALTIME"; fi
 SB_RTP_PORTS=${SB_RTP_PORTS:-12000-17999}
 RTPE_PORTS=${RTPE_PORTS:-18000-23999}
 NICE=${NICE:--10}
@@ -178,6 +182,7 @@ done
   echo "max_calls = $((MAX_CALLS + 100))"
   echo '[rtp]'
   echo "ports = \"$SB_RTP_PORTS\""
+  if [ -n "$REALTIME" ]; then echo "realtime_priority = $REALTIME"; fi
   if [ "${SB_GUARD:-on}" = off ]; then echo '[guard]'; echo 'enabled = false'; fi
   echo
   echo '[[domain]]'
@@ -405,7 +410,7 @@ stop_servers() {
 PWD_ROOT=$PWD
 
 echo "# calls end to end, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
-echo "# switchboard $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock || echo '+changes') (release, RTP $SB_RTP_PORTS);" \
+echo "# switchboard $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock || echo '+changes') (release, RTP $SB_RTP_PORTS${REALTIME:+, realtime_priority $REALTIME});" \
   "$(kamailio -v | head -1 | sed 's/^version: //;s/ *$//') + $(rtpengine --version 2>&1 | head -1) userspace (--table=-1), $RTPENGINE_THREADS threads${RTPENGINE_OPTS:+, $RTPENGINE_OPTS};" \
   "$(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
 echo "# media: G.711 20 ms both ways per call, ${WARMUP}s warm-up then ${SECONDS_PER_RUN}s measured; set-up rates tried: ${RATES[*]} calls/s; niceness $NICE"

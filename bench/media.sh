@@ -13,6 +13,9 @@
 #        ENGINES ("direct switchboard rtpengine"; add "tokio" for the task-per-session design,
 #        "floor floor-conn floor-et floor-mmsg floor-mmsg-conn" for the least a userspace relay
 #        can do per packet: bench/media/src/floor.rs; they run with SB_WORKERS threads too),
+#        "switchboard-rt rtpengine-rt" for both relays with their real-time option: switchboard's
+#        relay threads under SCHED_FIFO at priority REALTIME (MediaConfig::realtime_priority),
+#        rtpengine with --scheduling=fifo --priority=REALTIME; REALTIME (10),
 #        NICE (-10: the generator and both relays run at this niceness, so that other work on
 #        a shared machine, such as compiles, does not starve them; 0 to leave it)
 # needs: rtpengine (Debian rtpengine-daemon); the rest is built here.
@@ -26,6 +29,7 @@ SB_WORKERS=${SB_WORKERS:-1}
 RTPENGINE_THREADS=${RTPENGINE_THREADS:-2}
 ENGINES=${ENGINES:-direct switchboard rtpengine}
 NICE=${NICE:--10}
+REALTIME=${REALTIME:-10}
 command -v rtpengine >/dev/null || {
   echo "bench/media.sh: rtpengine is missing (apt-get install rtpengine-daemon)" >&2; exit 2; }
 # 1,000 calls: 4,000 relay sockets and 2,000 generator sockets.
@@ -42,17 +46,25 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 # rtpengine: userspace only (--table=-1), its own port range, ng on a free UDP port.
-NG_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RTPE_PID=
-if [[ " $ENGINES " == *" rtpengine "* ]]; then
+# start_rtpengine NAME PORT_MIN PORT_MAX [OPTIONS...]: writes $RUN/NAME.pid and $RUN/NAME.ng.
+start_rtpengine() {
+  local name=$1 lo=$2 hi=$3; shift 3
+  local ng
+  ng=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   nice -n "$NICE" rtpengine --config-file=none --foreground --log-stderr --log-level=4 --table=-1 \
-    --interface=127.0.0.1 --listen-ng=127.0.0.1:"$NG_PORT" --port-min=20000 --port-max=29999 \
-    --num-threads="$RTPENGINE_THREADS" --timeout=120 --delete-delay=0 \
-    > "$RUN/rtpengine.log" 2>&1 &
-  RTPE_PID=$!; pids+=("$RTPE_PID")
+    --interface=127.0.0.1 --listen-ng=127.0.0.1:"$ng" --port-min="$lo" --port-max="$hi" \
+    --num-threads="$RTPENGINE_THREADS" --timeout=120 --delete-delay=0 "$@" \
+    > "$RUN/$name.log" 2>&1 &
+  local pid=$!; pids+=("$pid")
   sleep 1
-  kill -0 "$RTPE_PID" 2>/dev/null || { echo "rtpengine did not start:"; cat "$RUN/rtpengine.log"; exit 1; }
-  echo "$RTPE_PID" > "$RUN/rtpengine.pid"
+  kill -0 "$pid" 2>/dev/null || { echo "$name did not start:"; cat "$RUN/$name.log"; exit 1; }
+  echo "$pid" > "$RUN/$name.pid"
+  echo "$ng" > "$RUN/$name.ng"
+}
+# rtpengine-rt: the same with its own real-time option (--scheduling=fifo --priority=REALTIME).
+if [[ " $ENGINES " == *" rtpengine "* ]]; then start_rtpengine rtpengine 20000 25999; fi
+if [[ " $ENGINES " == *" rtpengine-rt "* ]]; then
+  start_rtpengine rtpengine-rt 26000 31999 --scheduling=fifo --priority="$REALTIME"
 fi
 
 # run ENGINE CALLS -> one result line from gen
@@ -66,31 +78,34 @@ run() {
     direct)
       timeout $((SECONDS_PER_RUN + WARMUP + 60)) nice -n "$NICE" "$BIN/gen" "${gen_args[@]}" --direct
       return ;;
-    switchboard|tokio|floor*)
+    switchboard|switchboard-rt|tokio|floor*)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$dir/relay.pid") ;;
-    rtpengine)
-      gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$RUN/rtpengine.pid") ;;
+    rtpengine|rtpengine-rt)
+      gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$RUN/$engine.pid") ;;
   esac
   timeout $((SECONDS_PER_RUN + WARMUP + 120)) nice -n "$NICE" "$BIN/gen" "${gen_args[@]}" > "$dir/gen.out" &
   local gen=$!
   for _ in $(seq 600); do [ -f "$dir/phones" ] && break; sleep 0.05; done
   case $engine in
-    switchboard|tokio|floor*)
-      nice -n "$NICE" "$BIN/relay" --engine "$engine" --workers "$SB_WORKERS" --phones "$dir/phones" \
-        --ports-out "$dir/ports" --stop-file "$dir/stop" --range 10000-19999 \
+    switchboard|switchboard-rt|tokio|floor*)
+      local rt=()
+      [ "$engine" = switchboard-rt ] && rt=(--realtime "$REALTIME")
+      nice -n "$NICE" "$BIN/relay" --engine "${engine%-rt}" --workers "$SB_WORKERS" --phones "$dir/phones" \
+        --ports-out "$dir/ports" --stop-file "$dir/stop" --range 10000-19999 "${rt[@]}" \
         --max-seconds $((SECONDS_PER_RUN + WARMUP + 120)) 2> "$dir/relay.err" &
       relay_pid=$!; pids+=("$relay_pid")
       echo "$relay_pid" > "$dir/relay.pid" ;;
-    rtpengine)
-      "$BIN/ng" --ng 127.0.0.1:"$NG_PORT" --phones "$dir/phones" --ports-out "$dir/ports" \
+    rtpengine|rtpengine-rt)
+      "$BIN/ng" --ng 127.0.0.1:"$(cat "$RUN/$engine.ng")" --phones "$dir/phones" --ports-out "$dir/ports" \
         --prefix "$prefix" ;;
   esac
   wait "$gen" || true
   cat "$dir/gen.out"
   case $engine in
-    switchboard|tokio|floor*) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
+    switchboard|switchboard-rt|tokio|floor*) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
                        cat "$dir/relay.err" >&2 ;;
-    rtpengine) "$BIN/ng" --ng 127.0.0.1:"$NG_PORT" --phones "$dir/phones" --prefix "$prefix" --delete ;;
+    rtpengine|rtpengine-rt)
+      "$BIN/ng" --ng 127.0.0.1:"$(cat "$RUN/$engine.ng")" --phones "$dir/phones" --prefix "$prefix" --delete ;;
   esac
 }
 
@@ -116,10 +131,16 @@ for calls in "${CALLS[@]}"; do
   if [[ -n "${line[rtpengine]:-}" ]]; then
     re=$(field cpu_us_per_pkt "${line[rtpengine]}")
     for engine in $ENGINES; do
-      [[ $engine == direct || $engine == rtpengine || $engine == switchboard ]] && continue
+      [[ $engine == direct || $engine == rtpengine || $engine == switchboard || $engine == *-rt ]] && continue
       e=$(field cpu_us_per_pkt "${line[$engine]}")
       echo "ratio calls=$calls cpu_per_pkt($engine/rtpengine)=$(echo "scale=3; $e / $re" | bc -l 2>/dev/null || echo nan)"
     done
+  fi
+  if [[ -n "${line[switchboard-rt]:-}" && -n "${line[rtpengine-rt]:-}" ]]; then
+    sb=$(field cpu_us_per_pkt "${line[switchboard-rt]}"); re=$(field cpu_us_per_pkt "${line[rtpengine-rt]}")
+    s99=$(field lat_p99_us "${line[switchboard-rt]}"); r99=$(field lat_p99_us "${line[rtpengine-rt]}")
+    echo "ratio calls=$calls cpu_per_pkt(switchboard-rt/rtpengine-rt)=$(echo "scale=3; $sb / $re" | bc -l 2>/dev/null || echo nan)" \
+      "p99(sb-rt/re-rt)=$(echo "scale=2; $s99 / $r99" | bc -l 2>/dev/null || echo nan)"
   fi
   unset line
 done

@@ -325,6 +325,11 @@ impl std::fmt::Debug for UserSection {
 pub struct RtpSection {
     /// The UDP port range for media, `LO-HI`.
     pub ports: PortRange,
+    /// Run the media relay threads under `SCHED_FIFO` at this priority (1-99); unset: the
+    /// normal scheduler. Needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` at least this high; when
+    /// the OS refuses, one warning and the relay runs as usual.
+    #[serde(deserialize_with = "realtime_priority")]
+    pub realtime_priority: Option<u8>,
 }
 
 impl Default for RtpSection {
@@ -334,7 +339,20 @@ impl Default for RtpSection {
                 lo: 10_000,
                 hi: 20_000,
             },
+            realtime_priority: None,
         }
+    }
+}
+
+/// `realtime_priority`: SCHED_FIFO's range, 1-99.
+fn realtime_priority<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    let n = u8::deserialize(d)?;
+    if (1..=99).contains(&n) {
+        Ok(Some(n))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "realtime_priority {n} out of range: 1-99"
+        )))
     }
 }
 
@@ -514,6 +532,16 @@ mod tests {
                 hi: 20_000
             }
         );
+    }
+
+    #[test]
+    fn realtime_priority_off_unless_set_and_in_range() {
+        let c: Config = toml::from_str("").expect("empty");
+        assert_eq!(c.rtp.realtime_priority, None);
+        let c: Config = toml::from_str("[rtp]\nrealtime_priority = 10").expect("10");
+        assert_eq!(c.rtp.realtime_priority, Some(10));
+        assert!(toml::from_str::<Config>("[rtp]\nrealtime_priority = 0").is_err());
+        assert!(toml::from_str::<Config>("[rtp]\nrealtime_priority = 100").is_err());
     }
 
     #[test]

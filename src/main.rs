@@ -428,6 +428,7 @@ fn media_engine(
         ports,
         hep_agent,
         hep_export,
+        realtime_priority: c.rtp.realtime_priority,
         ..Default::default()
     };
     match (sip.ip(), c.advertise) {

@@ -7,16 +7,25 @@
 //! its whole life: that thread owns its four sockets and its [`media::Session`] core, so the
 //! packet path takes no lock, touches no atomic per packet, allocates nothing, and wakes no
 //! task. One `epoll_wait` returns up to 1,024 ready sockets; each is drained (up to 32
-//! packets, then it waits its turn again) with `recvfrom` into one 64 KiB buffer per thread,
-//! the core decides, and `sendto` relays the same bytes.
+//! packets, then it waits its turn again) with `recvmmsg` (nix's safe wrapper), up to 8 packets
+//! a call into buffers allocated once per thread; the core decides, and `sendto` relays the
+//! same bytes. A batch shorter than 8 found the socket empty and ends the drain: with
+//! edge-triggered readiness a `recvfrom` loop needs one more read that finds nothing, a third
+//! system call for the usual single packet.
 //!
 //! Why not one tokio task per session: every packet would then pay a task wake-up and a trip
 //! through tokio's scheduler on top of the same system calls, on the runtime that also serves
 //! SIP. Measured in `bench/media` (`bench/RESULTS.md`, "Media relay") with the same core and
 //! sockets at 50,000 packets/s: 1.03 to 1.52 times the CPU per packet of these threads. Both
-//! spend over 90 % of their time in `sendto`/`recvfrom`, which is why `recvmmsg`/`sendmmsg`
-//! would not pay here (each socket carries one packet per 20 ms, so there is nothing to
-//! batch per socket).
+//! spend over 90 % of their time in the kernel's send and receive. `sendmmsg` would not pay
+//! here: each socket sends one packet per 20 ms, so there is nothing to batch per socket.
+//!
+//! The sockets are not connected. A UDP socket connected to the latched address would let the
+//! kernel skip the route lookup of each send, but it would also stop receiving from any other
+//! address: a phone whose NAT mapping changes could not re-latch, and the strangers that the
+//! RTP-bleed rule drops (and counts) would vanish unseen. Keeping both would take a second,
+//! connected socket on the same port (`SO_REUSEPORT`), which lets any process of the same user
+//! bind our media ports; `bench/media`'s floor relay measures what connecting would save.
 //!
 //! The control side ([`MediaControl`] methods, called from the call manager's tasks) binds and
 //! closes sockets under one mutex and passes commands to the owning thread over a bounded
@@ -40,8 +49,9 @@
 //! RTP socket to the leg's latched address, or its SDP address before latching.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +66,7 @@ use media::{
 };
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 
 /// How the media engine binds and runs.
 #[derive(Debug, Clone)]
@@ -89,6 +100,11 @@ pub struct MediaConfig {
     pub hep_agent: hep::Agent,
     /// The `--hep` export: when set, every session's RTCP also goes here as HEP3 frames.
     pub hep_export: Option<PacketQueue>,
+    /// Run the relay threads under `SCHED_FIFO` at this priority (1-99), so that a packet
+    /// waits for no ordinary process's time slice; `None` (the default) leaves them on the
+    /// normal scheduler. Where the OS refuses (no `CAP_SYS_NICE`, an `RLIMIT_RTPRIO` below
+    /// it), one warning is logged and the threads run as usual: [`MediaEngine::realtime`].
+    pub realtime_priority: Option<u8>,
 }
 
 impl Default for MediaConfig {
@@ -110,8 +126,30 @@ impl Default for MediaConfig {
             command_queue: 4096,
             hep_agent: hep::Agent::default(),
             hep_export: None,
+            realtime_priority: None,
         }
     }
+}
+
+/// What became of [`MediaConfig::realtime_priority`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Realtime {
+    /// Not asked for: the threads run on the normal scheduler.
+    Off,
+    /// Every relay thread runs under `SCHED_FIFO` at this priority.
+    Applied {
+        /// The priority.
+        priority: u8,
+    },
+    /// Asked for and refused by the OS (or out of range): the threads run on the normal
+    /// scheduler.
+    Refused {
+        /// The priority asked for.
+        priority: u8,
+        /// Why, as the OS said it.
+        reason: String,
+    },
 }
 
 /// Why the engine could not start.
@@ -158,6 +196,7 @@ pub struct MediaEngine {
     workers: Vec<WorkerHandle>,
     counters: Arc<Counters>,
     next_tap: AtomicU64,
+    realtime: Realtime,
 }
 
 struct WorkerHandle {
@@ -239,6 +278,7 @@ impl MediaEngine {
         let counters = Arc::new(Counters::default());
         let guard = LoopGuard::new(&config);
         let mut workers = Vec::with_capacity(config.workers);
+        let (applied_tx, applied_rx) = std::sync::mpsc::channel();
         for n in 0..config.workers {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -256,15 +296,50 @@ impl MediaEngine {
                 export: config.hep_export.clone(),
                 scratch: Scratch::default(),
             };
+            let priority = config.realtime_priority;
+            let applied = applied_tx.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("media-relay-{n}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || {
+                    if let Some(priority) = priority {
+                        let _ = applied.send(set_realtime(priority));
+                    }
+                    drop(applied);
+                    worker.run()
+                })?;
             workers.push(WorkerHandle {
                 tx,
                 waker,
                 thread: Some(thread),
             });
         }
+        drop(applied_tx);
+        let realtime = match config.realtime_priority {
+            None => Realtime::Off,
+            Some(priority) => {
+                // One answer per thread; a thread that died before answering ends the wait.
+                let answers: Vec<Result<(), String>> = applied_rx.iter().collect();
+                let refused = if answers.len() < workers.len() {
+                    Some("a relay thread ended before it answered".to_owned())
+                } else {
+                    answers.into_iter().find_map(Result::err)
+                };
+                match refused {
+                    None => {
+                        tracing::info!(priority, "media relay threads run under SCHED_FIFO");
+                        Realtime::Applied { priority }
+                    }
+                    Some(reason) => {
+                        tracing::warn!(
+                            priority,
+                            %reason,
+                            "media relay threads stay on the normal scheduler: SCHED_FIFO refused"
+                        );
+                        Realtime::Refused { priority, reason }
+                    }
+                }
+            }
+        };
         let control = Control {
             allocator: PortAllocator::new(config.ports, config.quarantine),
             sessions: HashMap::new(),
@@ -277,7 +352,13 @@ impl MediaEngine {
             workers,
             counters,
             next_tap: AtomicU64::new(0),
+            realtime,
         })
+    }
+
+    /// Whether the relay threads run under `SCHED_FIFO` ([`MediaConfig::realtime_priority`]).
+    pub fn realtime(&self) -> &Realtime {
+        &self.realtime
     }
 
     /// The configuration it runs with.
@@ -572,6 +653,24 @@ impl Drop for MediaEngine {
     }
 }
 
+/// Puts the calling thread under `SCHED_FIFO` at `priority`.
+fn set_realtime(priority: u8) -> Result<(), String> {
+    use thread_priority::{
+        RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let value = ThreadPriority::try_from(priority).map_err(str::to_owned)?;
+    set_thread_priority_and_policy(
+        thread_native_id(),
+        value,
+        ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+    )
+    .map_err(|e| match e {
+        thread_priority::Error::OS(errno) => io::Error::from_raw_os_error(errno).to_string(),
+        other => other.to_string(),
+    })
+}
+
 /// Binds one non-blocking UDP socket (IPv6 only for IPv6 addresses).
 fn bind_udp(addr: SocketAddr, buffer: Option<usize>) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -690,6 +789,58 @@ fn tap_wanted(
     wanted.then_some(kind)
 }
 
+/// Packets one `recvmmsg` takes from a socket. A stream sends one packet per 20 ms, so a
+/// socket nearly always holds one: the batch is for a socket that queued while its thread
+/// waited for a core.
+const BATCH: usize = 8;
+
+/// A relay thread's receive buffers and `recvmmsg` headers, allocated once.
+struct RecvBatch {
+    headers: MultiHeaders<SockaddrStorage>,
+    bufs: Box<[[u8; RECV_BUFFER]; BATCH]>,
+    /// Length and source of each packet of the last batch.
+    got: [(usize, Option<SocketAddr>); BATCH],
+}
+
+impl RecvBatch {
+    fn new() -> Self {
+        Self {
+            headers: MultiHeaders::preallocate(BATCH, None),
+            bufs: Box::new([[0; RECV_BUFFER]; BATCH]),
+            got: [(0, None); BATCH],
+        }
+    }
+
+    /// Receives up to [`BATCH`] packets from `socket` into `bufs` and `got`: how many.
+    fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        let mut iovs = self.bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
+        let results = recvmmsg(
+            socket.as_raw_fd(),
+            &mut self.headers,
+            iovs.iter_mut(),
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(io::Error::from)?;
+        let mut n = 0;
+        for (slot, message) in self.got.iter_mut().zip(results) {
+            let source = message.address.and_then(|a| socket_addr(&a));
+            *slot = (message.bytes, source);
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// The standard form of a received packet's source.
+fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
+}
+
 /// Counts of one poll round, added to the global atomics once per round.
 #[derive(Default)]
 struct Round {
@@ -707,7 +858,7 @@ const COMPONENTS: [Component; 2] = [Component::Rtp, Component::Rtcp];
 impl Worker {
     fn run(mut self) {
         let mut events = Events::with_capacity(EVENTS);
-        let mut buf = vec![0u8; RECV_BUFFER].into_boxed_slice();
+        let mut batch = RecvBatch::new();
         // Sockets that still had packets when their budget ran out; served next round.
         let mut again: Vec<Token> = Vec::with_capacity(EVENTS);
         let mut serving: Vec<Token> = Vec::with_capacity(EVENTS);
@@ -740,7 +891,7 @@ impl Worker {
                     if !self.commands() {
                         return;
                     }
-                } else if self.drain(token, now, &mut buf, &mut round) {
+                } else if self.drain(token, now, &mut batch, &mut round) {
                     again.push(token);
                 }
             }
@@ -763,7 +914,17 @@ impl Worker {
 
     /// Relays what is queued on one socket, up to the budget. True: budget spent, more may
     /// be waiting.
-    fn drain(&mut self, token: Token, now: Instant, buf: &mut [u8], round: &mut Round) -> bool {
+    ///
+    /// Packets come in batches of up to [`BATCH`] (`recvmmsg`); a batch shorter than that
+    /// found the socket empty, which ends the drain without the extra read that would only
+    /// say so (edge-triggered readiness fires again for whatever arrives after it).
+    fn drain(
+        &mut self,
+        token: Token,
+        now: Instant,
+        batch: &mut RecvBatch,
+        round: &mut Round,
+    ) -> bool {
         let (index, leg, component) = (
             token.0 >> 2,
             LEGS[token.0 >> 1 & 1],
@@ -772,73 +933,86 @@ impl Worker {
         let Some(Some(slot)) = self.slots.get_mut(index) else {
             return false;
         };
-        for _ in 0..DRAIN_BUDGET {
-            let (len, source) = match slot.sockets[leg.index()][component.index()].recv_from(buf) {
+        let mut taken = 0;
+        while taken < DRAIN_BUDGET {
+            let got = match batch.receive(&slot.sockets[leg.index()][component.index()]) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 // An ICMP error reported on the socket, or an interrupted call: try again.
-                Err(_) => continue,
+                Err(_) => {
+                    taken += 1;
+                    continue;
+                }
             };
-            let Some(packet) = buf.get_mut(..len) else {
-                continue;
-            };
-            // Taps get the packet as it arrived: copy it before the core rewrites it.
-            let tapped = if slot.taps.is_empty() && self.export.is_none() {
-                None
-            } else {
-                tap_wanted(&slot.taps, self.export.is_some(), leg, component, packet)
-            };
-            if tapped.is_some() {
-                self.scratch.packet.clear();
-                self.scratch.packet.extend_from_slice(packet);
-            }
-            let verdict = slot.session.on_packet(leg, component, source, now, packet);
-            // Accepted from the leg's party, whether or not it could be relayed.
-            if let Some(kind) = tapped
-                && matches!(
-                    verdict,
-                    Verdict::Forward { .. } | Verdict::Drop(DropReason::NoDestination)
-                )
-            {
-                let to = match component {
-                    Component::Rtp => slot.local[leg.index()].rtp,
-                    Component::Rtcp => slot.local[leg.index()].rtcp,
+            taken += got;
+            for (buf, &(len, source)) in batch.bufs.iter_mut().zip(&batch.got[..got]) {
+                let Some(source) = source else {
+                    continue;
                 };
-                deliver(
-                    kind,
-                    leg,
-                    source,
-                    to,
-                    slot,
-                    &mut self.scratch,
-                    &self.agent,
-                    self.export.as_ref(),
-                );
-            }
-            match verdict {
-                Verdict::Forward {
-                    kind,
-                    via,
-                    component: out,
-                    to,
-                } => {
-                    let reason = if self.guard.is_own(to) {
-                        Some(DropReason::Loop)
-                    } else {
-                        match slot.sockets[via.index()][out.index()].send_to(packet, to) {
-                            Ok(_) => None,
-                            Err(_) => Some(DropReason::SendFailed),
-                        }
+                let Some(packet) = buf.get_mut(..len) else {
+                    continue;
+                };
+                // Taps get the packet as it arrived: copy it before the core rewrites it.
+                let tapped = if slot.taps.is_empty() && self.export.is_none() {
+                    None
+                } else {
+                    tap_wanted(&slot.taps, self.export.is_some(), leg, component, packet)
+                };
+                if tapped.is_some() {
+                    self.scratch.packet.clear();
+                    self.scratch.packet.extend_from_slice(packet);
+                }
+                let verdict = slot.session.on_packet(leg, component, source, now, packet);
+                // Accepted from the leg's party, whether or not it could be relayed.
+                if let Some(kind) = tapped
+                    && matches!(
+                        verdict,
+                        Verdict::Forward { .. } | Verdict::Drop(DropReason::NoDestination)
+                    )
+                {
+                    let to = match component {
+                        Component::Rtp => slot.local[leg.index()].rtp,
+                        Component::Rtcp => slot.local[leg.index()].rtcp,
                     };
-                    match reason {
-                        None => round.relayed += 1,
-                        Some(reason) => {
-                            slot.session.record_drop(leg, kind, len, reason);
-                            round.dropped += 1;
+                    deliver(
+                        kind,
+                        leg,
+                        source,
+                        to,
+                        slot,
+                        &mut self.scratch,
+                        &self.agent,
+                        self.export.as_ref(),
+                    );
+                }
+                match verdict {
+                    Verdict::Forward {
+                        kind,
+                        via,
+                        component: out,
+                        to,
+                    } => {
+                        let reason = if self.guard.is_own(to) {
+                            Some(DropReason::Loop)
+                        } else {
+                            match slot.sockets[via.index()][out.index()].send_to(packet, to) {
+                                Ok(_) => None,
+                                Err(_) => Some(DropReason::SendFailed),
+                            }
+                        };
+                        match reason {
+                            None => round.relayed += 1,
+                            Some(reason) => {
+                                slot.session.record_drop(leg, kind, len, reason);
+                                round.dropped += 1;
+                            }
                         }
                     }
+                    Verdict::Drop(_) => round.dropped += 1,
                 }
-                Verdict::Drop(_) => round.dropped += 1,
+            }
+            if got < BATCH {
+                return false;
             }
         }
         true
@@ -1059,6 +1233,31 @@ mod tests {
         let guard = LoopGuard::new(&config);
         assert!(!guard.is_own("127.0.0.2:20000".parse().unwrap()));
         assert!(guard.is_own("127.0.0.1:20000".parse().unwrap()));
+    }
+
+    #[test]
+    fn recv_batch_takes_what_is_queued_and_says_when_empty() {
+        let socket = bind_udp("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let to = socket.local_addr().unwrap();
+        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for n in 0..BATCH + 2 {
+            phone.send_to(&vec![n as u8; 10 + n], to).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.receive(&socket).unwrap(), BATCH);
+        for (n, &(len, source)) in batch.got.iter().enumerate() {
+            assert_eq!(len, 10 + n);
+            assert_eq!(source, Some(phone.local_addr().unwrap()));
+            assert!(batch.bufs[n][..len].iter().all(|&b| b == n as u8));
+        }
+        // The rest: a short batch, which is how the drain knows the socket is empty.
+        assert_eq!(batch.receive(&socket).unwrap(), 2);
+        assert_eq!(batch.got[1].0, 10 + BATCH + 1);
+        assert_eq!(
+            batch.receive(&socket).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! ```text
 //! relay --phones FILE --ports-out FILE --stop-file FILE [--engine switchboard|tokio|floor...]
 //!       [--workers 1] [--range 10000-19999] [--bind 127.0.0.1] [--max-seconds 600]
+//!       [--realtime PRIORITY]
 //! ```
 //!
-//! `--engine switchboard` is `net::media::MediaEngine` (dedicated relay threads on epoll).
+//! `--engine switchboard` is `net::media::MediaEngine` (dedicated relay threads on epoll);
+//! `--realtime N` runs its threads under `SCHED_FIFO` at priority N (`realtime_priority`).
 //! `--engine floor`, `floor-conn`, `floor-et`, `floor-mmsg`, `floor-mmsg-conn`: the least a
 //! userspace relay can do per packet (`media_bench::floor`: one receive and one send, nothing
 //! else), in several ways of calling the kernel.
@@ -48,9 +50,16 @@ fn main() {
                 ports: range,
                 workers,
                 max_sessions: phones.len().max(1),
+                realtime_priority: args
+                    .value("realtime")
+                    .map(|p| p.parse().expect("--realtime 1-99")),
                 ..MediaConfig::default()
             })
             .expect("start engine");
+            eprintln!(
+                "relay switchboard: real-time scheduling {:?}",
+                engine.realtime()
+            );
             let mut ports = Vec::with_capacity(phones.len());
             for &(a, b) in &phones {
                 let info = engine.open(SessionOptions::new()).expect("open session");

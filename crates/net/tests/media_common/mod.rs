@@ -97,3 +97,40 @@ pub fn stats_until(
     }
     last
 }
+
+/// The scheduling policy (0: SCHED_OTHER, 1: SCHED_FIFO) and real-time priority of each of
+/// this process's threads named `media-relay-*`, from `/proc/self/task/*/stat`.
+pub fn relay_thread_policies() -> Vec<(u32, u32)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue;
+        };
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        if !stat[open + 1..close].starts_with("media-relay-") {
+            continue;
+        }
+        // After the name: field 3 (state) is index 0, so rt_priority (40) is 37 and
+        // policy (41) is 38.
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        found.push((fields[38].parse().unwrap(), fields[37].parse().unwrap()));
+    }
+    found
+}
+
+/// Opens a session with both phones on loopback and checks that a packet from the caller
+/// reaches the callee through the relay.
+pub fn relays_one_packet(engine: &MediaEngine) {
+    use media::{Leg, LegRemote, SessionOptions};
+    let info = engine.open(SessionOptions::new()).unwrap();
+    let (caller, callee) = (phone("127.0.0.1"), phone("127.0.0.1"));
+    for (leg, p) in [(Leg::A, &caller), (Leg::B, &callee)] {
+        let remote = LegRemote::new(ip("127.0.0.1"), p.local_addr().unwrap());
+        engine.set_remote(info.id, leg, remote).unwrap();
+    }
+    let (got, src) = send_until_received(&caller, info.leg(Leg::A).rtp, &rtp(0, 7, 1), &callee, 50)
+        .expect("the callee receives the caller's packet");
+    assert_eq!(got, rtp(0, 7, 1));
+    assert_eq!(src, info.leg(Leg::B).rtp);
+    engine.close(info.id).unwrap();
+}
