@@ -13,6 +13,8 @@
 #        ENGINES ("direct switchboard rtpengine"; add "tokio" for the task-per-session design,
 #        "floor floor-conn floor-et floor-mmsg floor-mmsg-conn" for the least a userspace relay
 #        can do per packet: bench/media/src/floor.rs; they run with SB_WORKERS threads too),
+#        "switchboard-alt" for another build of bench/media's relay, ALT_RELAY=PATH (e.g. one
+#        built from an older commit: before/after in the same run),
 #        "switchboard-rt rtpengine-rt" for both relays with their real-time option: switchboard's
 #        relay threads under SCHED_FIFO at priority REALTIME (MediaConfig::realtime_priority),
 #        rtpengine with --scheduling=fifo --priority=REALTIME; REALTIME (10),
@@ -78,7 +80,7 @@ run() {
     direct)
       timeout $((SECONDS_PER_RUN + WARMUP + 60)) nice -n "$NICE" "$BIN/gen" "${gen_args[@]}" --direct
       return ;;
-    switchboard|switchboard-rt|tokio|floor*)
+    switchboard|switchboard-rt|switchboard-alt|tokio|floor*)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$dir/relay.pid") ;;
     rtpengine|rtpengine-rt)
       gen_args+=(--ports-in "$dir/ports" --relay-pid-file "$RUN/$engine.pid") ;;
@@ -87,10 +89,12 @@ run() {
   local gen=$!
   for _ in $(seq 600); do [ -f "$dir/phones" ] && break; sleep 0.05; done
   case $engine in
-    switchboard|switchboard-rt|tokio|floor*)
-      local rt=()
+    switchboard|switchboard-rt|switchboard-alt|tokio|floor*)
+      local rt=() relay_bin=$BIN/relay name=$engine
+      [[ $engine == switchboard-* ]] && name=switchboard
       [ "$engine" = switchboard-rt ] && rt=(--realtime "$REALTIME")
-      nice -n "$NICE" "$BIN/relay" --engine "${engine%-rt}" --workers "$SB_WORKERS" --phones "$dir/phones" \
+      [ "$engine" = switchboard-alt ] && relay_bin=$ALT_RELAY
+      nice -n "$NICE" "$relay_bin" --engine "$name" --workers "$SB_WORKERS" --phones "$dir/phones" \
         --ports-out "$dir/ports" --stop-file "$dir/stop" --range 10000-19999 "${rt[@]}" \
         --max-seconds $((SECONDS_PER_RUN + WARMUP + 120)) 2> "$dir/relay.err" &
       relay_pid=$!; pids+=("$relay_pid")
@@ -102,7 +106,7 @@ run() {
   wait "$gen" || true
   cat "$dir/gen.out"
   case $engine in
-    switchboard|switchboard-rt|tokio|floor*) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
+    switchboard|switchboard-rt|switchboard-alt|tokio|floor*) touch "$dir/stop"; wait "$relay_pid" 2>/dev/null || true
                        cat "$dir/relay.err" >&2 ;;
     rtpengine|rtpengine-rt)
       "$BIN/ng" --ng 127.0.0.1:"$(cat "$RUN/$engine.ng")" --phones "$dir/phones" --prefix "$prefix" --delete ;;
@@ -135,6 +139,10 @@ for calls in "${CALLS[@]}"; do
       e=$(field cpu_us_per_pkt "${line[$engine]}")
       echo "ratio calls=$calls cpu_per_pkt($engine/rtpengine)=$(echo "scale=3; $e / $re" | bc -l 2>/dev/null || echo nan)"
     done
+  fi
+  if [[ -n "${line[switchboard]:-}" && -n "${line[switchboard-alt]:-}" ]]; then
+    sb=$(field cpu_us_per_pkt "${line[switchboard]}"); alt=$(field cpu_us_per_pkt "${line[switchboard-alt]}")
+    echo "ratio calls=$calls cpu_per_pkt(switchboard/switchboard-alt)=$(echo "scale=3; $sb / $alt" | bc -l 2>/dev/null || echo nan)"
   fi
   if [[ -n "${line[switchboard-rt]:-}" && -n "${line[rtpengine-rt]:-}" ]]; then
     sb=$(field cpu_us_per_pkt "${line[switchboard-rt]}"); re=$(field cpu_us_per_pkt "${line[rtpengine-rt]}")
