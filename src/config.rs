@@ -248,6 +248,8 @@ pub struct CallsSection {
     pub no_answer_secs: u64,
     /// Seconds without media both ways before a call is ended; 0: never.
     pub media_timeout_secs: u64,
+    /// The same for a call on hold; 0: never.
+    pub media_hold_timeout_secs: u64,
     /// The smallest session-timer interval accepted (RFC 4028 Min-SE, at least 90).
     pub min_se: u32,
     /// Calls at once; more get 503.
@@ -260,6 +262,7 @@ impl Default for CallsSection {
         Self {
             no_answer_secs: d.no_answer_timeout.as_secs(),
             media_timeout_secs: d.media_timeout.map_or(0, |t| t.as_secs()),
+            media_hold_timeout_secs: d.media_hold_timeout.map_or(0, |t| t.as_secs()),
             min_se: d.min_se,
             max_calls: d.max_calls,
         }
@@ -273,6 +276,8 @@ impl CallsSection {
             no_answer_timeout: std::time::Duration::from_secs(self.no_answer_secs.max(1)),
             media_timeout: (self.media_timeout_secs > 0)
                 .then(|| std::time::Duration::from_secs(self.media_timeout_secs)),
+            media_hold_timeout: (self.media_hold_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.media_hold_timeout_secs)),
             min_se: self.min_se.max(90),
             max_calls: self.max_calls.max(1),
             ..pbx::calls::CallConfig::default()

@@ -50,6 +50,11 @@ pub struct CallConfig {
     pub min_se: u32,
     /// A call whose media stopped both ways for this long is ended. `None`: never.
     pub media_timeout: Option<Duration>,
+    /// The same for a call on hold (the last description sent on either leg has its stream
+    /// `sendonly`, `recvonly` or `inactive`): many phones send nothing, not even RTCP, on a
+    /// held stream, so a held call gets longer (Asterisk's `rtpholdtimeout`, FreeSWITCH's
+    /// `media_hold_timeout`). `None`: never.
+    pub media_hold_timeout: Option<Duration>,
     /// Calls alive at once; more get 503.
     pub max_calls: usize,
     /// RFC 3261 T1 and T2, for retransmitting our 2xx until the ACK comes.
@@ -66,6 +71,7 @@ impl Default for CallConfig {
             no_answer_timeout: Duration::from_secs(60),
             min_se: 90,
             media_timeout: Some(Duration::from_secs(60)),
+            media_hold_timeout: Some(Duration::from_secs(600)),
             max_calls: 5_000,
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
@@ -1533,16 +1539,22 @@ impl Calls {
         }
     }
 
-    /// Ends calls whose media stopped both ways for the configured time.
+    /// Ends calls whose media stopped both ways for the configured time (the hold timeout
+    /// for a call on hold).
     pub fn check_media(&mut self, now: Instant) {
-        let Some(limit) = self.config.media_timeout else {
+        let (flowing, held) = (self.config.media_timeout, self.config.media_hold_timeout);
+        if flowing.is_none() && held.is_none() {
             return;
-        };
+        }
         let stale: Vec<u64> = self
             .calls
             .values()
             .filter(|c| c.phase == call::Phase::Up)
             .filter(|c| {
+                let on_hold = c.sdp.iter().any(|leg| leg.media_paused());
+                let Some(limit) = (if on_hold { held } else { flowing }) else {
+                    return false;
+                };
                 let since = c
                     .media
                     .and_then(|m| self.media.stats(m.id))

@@ -45,6 +45,18 @@ impl LegSdp {
         self.held
     }
 
+    /// True when the last description sent on the leg has the relayed (first audio) stream
+    /// other than `sendrecv`: the call is on hold, by the PBX or by a phone.
+    pub(crate) fn media_paused(&self) -> bool {
+        let Some(sdp) = &self.last else {
+            return false;
+        };
+        relayed_stream(sdp)
+            .and_then(|i| sdp.media.get(i))
+            .and_then(|m| m.direction().or_else(|| sdp.direction()))
+            .is_some_and(|d| d != Direction::SendRecv)
+    }
+
     /// The last description sent on the leg.
     pub(crate) fn last(&self) -> Option<&Sdp> {
         self.last.as_ref()

@@ -149,7 +149,10 @@ fn answer(req: &Request, status: StatusCode, tag: &str, body: Option<&str>) -> R
 fn caller_ack(ok: &Response, body: Option<&str>) -> Request {
     let mut ack = invite("bob", body, "");
     ack.method = Method::Ack;
-    ack.head.cseq.method = Method::Ack;
+    ack.head.cseq = sip::CSeq {
+        seq: ok.head.cseq.seq,
+        method: Method::Ack,
+    };
     ack.head
         .to
         .params
@@ -1535,12 +1538,18 @@ fn a_held_call_stays_inactive_through_a_refresh_and_still_times_out() {
     assert!(answer_a.contains("a=inactive\r\n"), "{answer_a}");
     assert_eq!(state_of(&h), "held");
 
-    // The media timeout still ends a held call whose media (RTCP included) stopped.
+    // A held call whose media (RTCP included) stopped is ended at the hold timeout, not at
+    // the media timeout: many phones send nothing on a held stream.
     let session = h.media.open_sessions()[0];
     let mut stats = media::SessionStats::default();
     stats.legs[0].last_rtp = Some(h.t0 + Duration::from_secs(1));
     h.media.set_stats(session, stats);
     h.calls.check_media(h.t0 + Duration::from_secs(61));
+    assert!(
+        cdrs(&drain(&mut h.calls)).is_empty(),
+        "held: 60 s is not enough"
+    );
+    h.calls.check_media(h.t0 + Duration::from_secs(601));
     let acts = drain(&mut h.calls);
     assert_eq!(requests(&acts).len(), 2, "BYE to both legs");
     assert_eq!(cdrs(&acts)[0].cause.reason, "Media Timeout");
@@ -1600,4 +1609,45 @@ fn a_dialled_call_is_held_on_both_legs_too() {
     assert!(offer.contains("a=inactive\r\n"), "{offer}");
     assert_eq!(o_version(&offer), o_version(&before) + 1);
     assert_eq!(m_port(&offer), m_port(&before));
+}
+
+#[test]
+fn a_phone_holding_the_call_gets_the_hold_media_timeout() {
+    let (mut h, _, _) = up_call();
+    // The caller holds: its re-INVITE offers a=sendonly; the callee answers a=recvonly.
+    let sendonly = OFFER.to_owned() + "a=sendonly\r\n";
+    let re = in_caller_dialog(&h, caller_reinvite(3, &sendonly));
+    h.calls.handle_request(h.t0, inbound(re), None);
+    let relayed = requests(&drain(&mut h.calls));
+    assert_eq!(relayed.len(), 1);
+    let offer_b = String::from_utf8_lossy(&relayed[0].0.body).into_owned();
+    assert!(offer_b.contains("a=sendonly\r\n"), "{offer_b}");
+    let recvonly = ANSWER.to_owned() + "a=recvonly\r\n";
+    let ok = reply(&relayed[0].0, StatusCode::OK, Some(&recvonly));
+    h.calls
+        .handle_client_event(h.t0, &key(&relayed[0].0), ClientEvent::Final(ok));
+    let resp = responses(&drain(&mut h.calls));
+    assert_eq!(resp[0].status, StatusCode::OK);
+    h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
+    drain(&mut h.calls);
+
+    // Nothing flows, not even RTCP: a minute is not enough to end a held call...
+    h.calls.check_media(h.t0 + Duration::from_secs(120));
+    assert!(cdrs(&drain(&mut h.calls)).is_empty(), "held");
+
+    // ...and once the caller resumes, the usual media timeout applies again.
+    let re = in_caller_dialog(&h, caller_reinvite(4, OFFER));
+    h.calls.handle_request(h.t0, inbound(re), None);
+    let acts = drain(&mut h.calls);
+    let relayed = requests(&acts);
+    let ok = reply(&relayed[0].0, StatusCode::OK, Some(ANSWER));
+    h.calls
+        .handle_client_event(h.t0, &key(&relayed[0].0), ClientEvent::Final(ok));
+    let resp = responses(&drain(&mut h.calls));
+    assert_eq!(resp[0].status, StatusCode::OK);
+    h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
+    drain(&mut h.calls);
+    h.calls.check_media(h.t0 + Duration::from_secs(121));
+    let acts = drain(&mut h.calls);
+    assert_eq!(cdrs(&acts)[0].cause.reason, "Media Timeout");
 }
