@@ -309,7 +309,11 @@ fn serve(c: Config) -> anyhow::Result<()> {
             }),
             local.port(),
         );
-        tokio::spawn(copy_media_counters(media.clone(), metrics.clone()));
+        tokio::spawn(copy_counters(
+            media.clone(),
+            hep_export.as_ref().map(|e| (e.stats(), e.queue())),
+            metrics.clone(),
+        ));
         let calls = pbx::calls::Calls::new(
             c.calls.config(),
             state.clone(),
@@ -451,9 +455,10 @@ fn media_engine(
     net::media::MediaEngine::start(config).context("cannot start the media relay")
 }
 
-/// Copies the relay's packet counters into the metrics, once a second.
-async fn copy_media_counters(
+/// Copies the relay's packet counters and the HEP export's into the metrics, once a second.
+async fn copy_counters(
     media: std::sync::Arc<net::media::MediaEngine>,
+    hep: Option<(std::sync::Arc<net::hep::ExportStats>, media::PacketQueue)>,
     metrics: std::sync::Arc<pbx::Metrics>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
@@ -462,6 +467,13 @@ async fn copy_media_counters(
         tick.tick().await;
         metrics.rtp_relayed.store(media.packets_relayed(), Relaxed);
         metrics.rtp_dropped.store(media.packets_dropped(), Relaxed);
+        if let Some((stats, queue)) = &hep {
+            metrics.hep_sent.store(stats.sent.load(Relaxed), Relaxed);
+            metrics
+                .hep_failed
+                .store(stats.failed.load(Relaxed), Relaxed);
+            metrics.hep_dropped.store(queue.dropped(), Relaxed);
+        }
     }
 }
 

@@ -215,6 +215,22 @@ fn hep_export_decoded_by_hep_js() {
     }
     let frames = collector.finish();
     assert!(!frames.is_empty(), "no HEP frame reached the collector");
+    // The export's counters reach /metrics (copied once a second): at least what arrived.
+    (0..50)
+        .find_map(|_| {
+            let (_, text) = common::http(server.http, "GET", "/metrics", None);
+            let sent: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("switchboard_hep_frames_sent_total "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if sent >= frames.len() as u64 {
+                return Some(sent);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        })
+        .expect("switchboard_hep_frames_sent_total below the frames received");
 
     // Decode with hep-js.
     let decoded: Vec<Decoded> = common::hep_js_decode(&script, &frames)

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub ninep_open_fids: AtomicU64,
     /// 9P requests not answered yet (blocked reads), over all connections.
     pub ninep_outstanding_tags: AtomicU64,
+    /// HEP frames sent to the `--hep` collector (copied from the exporter every second).
+    pub hep_sent: AtomicU64,
+    /// HEP frames the exporter's socket refused.
+    pub hep_failed: AtomicU64,
+    /// HEP frames dropped because the export queue was full (the oldest go).
+    pub hep_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -118,6 +124,24 @@ impl Metrics {
             "gauge",
             "9P requests not answered yet (blocked reads) now.",
             self.ninep_outstanding_tags.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_hep_frames_sent_total",
+            "counter",
+            "HEP frames sent to the --hep collector.",
+            self.hep_sent.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_hep_send_failures_total",
+            "counter",
+            "HEP frames the socket to the collector refused.",
+            self.hep_failed.load(Ordering::Relaxed),
+        );
+        metric(
+            "switchboard_hep_frames_dropped_total",
+            "counter",
+            "HEP frames dropped because the export queue was full.",
+            self.hep_dropped.load(Ordering::Relaxed),
         );
         out
     }
