@@ -1,8 +1,9 @@
 //! `switchboard mux`: the 9P2000 multiplexer (DESIGN.md sections 10 and 15):
 //! `switchboard mux --listen unix!PATH|tcp!ADDR!PORT (--upstream tcp!HOST!PORT|unix!PATH |
-//! --accept tcp!ADDR!PORT) [--export unix!PATH|tcp!HOST!PORT]`. Prints
-//! `listening 9p-mux/unix PATH` or `listening 9p-mux/tcp ADDR` (and
-//! `listening 9p-mux-peer/tcp ADDR` for `--accept`), runs until SIGINT or SIGTERM, exits 0.
+//! --accept tcp!ADDR!PORT) [--export unix!PATH|tcp!HOST!PORT] [--max-queued BYTES]
+//! [--max-outstanding N]`. Prints `listening 9p-mux/unix PATH` or `listening 9p-mux/tcp ADDR`
+//! (and `listening 9p-mux-peer/tcp ADDR` for `--accept`), runs until SIGINT or SIGTERM,
+//! exits 0.
 
 use anyhow::Context;
 use clap::Args;
@@ -24,7 +25,8 @@ pub struct MuxArgs {
     /// The local 9P server that serves the peer's sessions (the reverse direction).
     #[arg(long, value_name = "ADDR")]
     export: Option<NinepAddr>,
-    /// Bytes of replies queued for a client that does not read before it is disconnected.
+    /// Bytes of replies queued for a client that does not read before it is disconnected
+    /// (at least one msize is always accepted).
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     max_queued: usize,
     /// Outstanding requests per client.
@@ -54,28 +56,47 @@ pub fn run(args: MuxArgs) -> anyhow::Result<()> {
         },
         max_clients: 1024,
     };
-    // One thread: every message passes a reader task, the owner and a writer task, and on a
-    // multi-threaded runtime each of those hand-offs parked and woke threads (a profile put 60 %
-    // of the mux's CPU there). On one thread they are plain task switches: about a third of
-    // the CPU per message (bench/RESULTS.md, "9P multiplexer").
+    // The multiplexer is one thread with its own event loop (net::mux); this thread only
+    // waits for a signal, on a runtime that does nothing else, and then stops the loop. The
+    // signals are watched before anything listens.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
+    let signals = {
+        let _entered = runtime.enter();
+        crate::Signals::new()?
+    };
+    let server = MuxServer::bind(config.clone())
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    match &server.listening {
+        Listening::Unix(path) => println!("listening 9p-mux/unix {}", path.display()),
+        Listening::Tcp(addr) => crate::listening("9p-mux/tcp", *addr),
+    }
+    if let Some(addr) = server.accepting {
+        crate::listening("9p-mux-peer/tcp", addr);
+    }
+    let stopper = server.stopper();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let mux = std::thread::Builder::new()
+        .name("9p-mux".into())
+        .spawn(move || {
+            let result = server.run();
+            drop(done_tx);
+            result
+        })
+        .context("cannot start the multiplexer thread")?;
     runtime.block_on(async {
-        let signals = crate::Signals::new()?;
-        let server = MuxServer::bind(config.clone())
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        match &server.listening {
-            Listening::Unix(path) => println!("listening 9p-mux/unix {}", path.display()),
-            Listening::Tcp(addr) => crate::listening("9p-mux/tcp", *addr),
+        tokio::select! {
+            () = signals.wait() => {}
+            _ = done_rx => {}
         }
-        if let Some(addr) = server.accepting {
-            crate::listening("9p-mux-peer/tcp", addr);
-        }
-        server.run(signals.wait()).await;
-        tracing::info!("shutting down");
-        Ok(())
-    })
+    });
+    stopper.stop();
+    match mux.join() {
+        Ok(result) => result.context("the multiplexer's event loop failed")?,
+        Err(_) => anyhow::bail!("the multiplexer thread panicked"),
+    }
+    tracing::info!("shutting down");
+    Ok(())
 }

@@ -81,6 +81,75 @@ impl Drop for MuxProc {
     }
 }
 
+/// A `switchboard serve` with its 9P TCP listener on a port of our choosing (so that a new
+/// one can take the place of one that died), killed when dropped.
+pub struct ServeOnPort {
+    pub child: Child,
+    /// Its HTTP listener.
+    pub http: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl ServeOnPort {
+    /// `switchboard serve` with `config` and `--ninep 127.0.0.1:<ninep_port>`; waits for its
+    /// listening lines.
+    pub fn start(config: &str, ninep_port: u16) -> ServeOnPort {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, config).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0", "--ninep"])
+            .arg(format!("127.0.0.1:{ninep_port}"))
+            .arg("--data")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn switchboard serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut ninep, mut http) = (false, None);
+        while !ninep || http.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("switchboard serve did not report listening");
+            ninep |= line.starts_with("listening 9p/tcp ");
+            if let Some(a) = line.strip_prefix("listening http ") {
+                http = Some(a.parse().expect("http address"));
+            }
+        }
+        ServeOnPort {
+            child,
+            http: http.expect("http"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ServeOnPort {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback TCP port free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A blocking 9P client on one connection.
 pub struct Conn {
     pub stream: std::os::unix::net::UnixStream,
@@ -170,6 +239,17 @@ impl Conn {
         )?;
         self.rpc(|c, out| c.clunk(afid, out), |_| ())?;
         Ok(root)
+    }
+
+    /// Makes directory `name` in `dir` (walked from `root`).
+    pub fn mkdir(&mut self, root: Fid, dir: &str, name: &str) -> Result<(), String> {
+        let fid = self.walk(root, dir)?;
+        let made = self.rpc(
+            |c, out| c.create(fid, name, ninep::msg::DMDIR | 0o755, OREAD, out),
+            |_| (),
+        );
+        let _ = self.rpc(|c, out| c.clunk(fid, out), |_| ());
+        made.map(|_| ())
     }
 
     /// Walks from `root` to `path` (a new fid).

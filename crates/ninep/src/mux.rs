@@ -42,6 +42,9 @@ use crate::server::{MIN_MSIZE, ename as server_ename};
 pub mod ename {
     /// The upstream connection was lost while the request was outstanding.
     pub const UPSTREAM_LOST: &str = "upstream connection lost";
+    /// A Tversion waited too long for an upstream that is not connected
+    /// ([`super::Mux::expire_version`]).
+    pub const UPSTREAM_DOWN: &str = "upstream not connected";
     /// A request from the peer multiplexer while no export server is connected.
     pub const NO_EXPORT: &str = "no export server";
     /// The export server went away while the peer's request was outstanding.
@@ -444,6 +447,29 @@ impl Mux {
             && let Some(sid) = c.session
         {
             self.orphan(sid);
+        }
+    }
+
+    /// Whether this client's Tversion waits for the upstream to be (re)connected and
+    /// versioned. The driver bounds that wait: see [`Mux::expire_version`].
+    pub fn version_pending(&self, id: ClientId) -> bool {
+        self.clients
+            .get(&id.0)
+            .is_some_and(|c| c.pending_version.is_some())
+    }
+
+    /// The client waited long enough for the upstream: its pending Tversion (if it still
+    /// has one) gets Rerror [`ename::UPSTREAM_DOWN`]. The client stays connected, without a
+    /// session, and may send Tversion again.
+    pub fn expire_version(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id.0) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        if let Some((tag, _)) = c.pending_version.take() {
+            self.client_error(id.0, tag, ename::UPSTREAM_DOWN);
         }
     }
 
