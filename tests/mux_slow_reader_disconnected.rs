@@ -52,7 +52,7 @@ fn slow_reader_disconnected() {
         if asked > 20_000 || Instant::now() > deadline {
             break false;
         }
-        if asked % 256 == 0 {
+        if asked.is_multiple_of(256) {
             // The other client is not held up by the stalled one.
             assert_eq!(
                 other.stat(other_root, "/"),
