@@ -25,6 +25,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
 
+/// How much one socket read asks for at least.
+const READ_SIZE: usize = 64 * 1024;
+
 /// How often blocked reads are retried without a wake-up.
 const PENDING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -198,10 +201,12 @@ impl Shared {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        let mut input: Vec<u8> = Vec::with_capacity(8192);
+        // One stream, no split: writes happen between the reads, never during one, so the
+        // halves would only add a lock per operation. The input is read straight into its
+        // buffer (no chunk to copy from).
+        let mut stream = stream;
+        let mut input: Vec<u8> = Vec::with_capacity(READ_SIZE);
         let mut out: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
         // Blocked reads are retried when a packet comes (the waker), and once a second
         // besides, so that a read on a call that ended without a last packet gets its end of
         // file.
@@ -225,23 +230,28 @@ impl Shared {
                     }
                 }
             }
-            input.drain(..used);
+            if used == input.len() {
+                input.clear();
+            } else {
+                input.drain(..used);
+            }
             if !session.output().is_empty() {
                 session.swap_output(&mut out);
-                wr.write_all(&out).await?;
+                stream.write_all(&out).await?;
             }
-            gauges.update(&self.metrics, session.counters());
             if used > 0 && frame::check(&input, session.msize()) != Frame::Incomplete {
                 // More whole messages are waiting (the output was full): handle them first.
                 continue;
             }
+            gauges.update(&self.metrics, session.counters());
+            // Room for one more socket read: the buffer holds at most one msize (a partial
+            // message) plus this.
+            input.reserve(READ_SIZE);
             tokio::select! {
-                n = rd.read(&mut chunk) => {
-                    let n = n?;
-                    if n == 0 {
+                n = stream.read_buf(&mut input) => {
+                    if n? == 0 {
                         return Ok(());
                     }
-                    input.extend_from_slice(&chunk[..n]);
                 }
                 () = notify.notified(), if session.has_pending() => {
                     session.retry_pending(fs);

@@ -206,6 +206,12 @@ impl<'b> DirWriter<'b> {
     pub fn push(&mut self, stat: &Stat<'_>) -> Result<(), EncodeError> {
         stat.encode(self.buf)
     }
+
+    /// Appends entries encoded earlier by [`DirWriter::push`] (a tree's cached listing):
+    /// whole entries, as they were written, nothing else.
+    pub fn push_encoded(&mut self, entries: &[u8]) {
+        self.buf.extend_from_slice(entries);
+    }
 }
 
 /// Read permission (the r bit, shifted to the "other" position).

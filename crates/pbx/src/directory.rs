@@ -256,6 +256,18 @@ impl Directory {
         Some((&d.domain, d.users.get(user)?))
     }
 
+    /// The last serial given out. It grows whenever a domain or a user is created and never
+    /// goes back, so (this, the number of users of a domain, the domain's serial) changes
+    /// whenever the domain's set of users does: the 9P tree keys cached listings with it.
+    pub fn last_serial(&self) -> u64 {
+        self.last_serial
+    }
+
+    /// The number of domains.
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
     /// Every domain name.
     pub fn domain_names(&self) -> impl Iterator<Item = &str> {
         self.domains.keys().map(String::as_str)

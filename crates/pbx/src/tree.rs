@@ -181,6 +181,8 @@ pub struct Tree {
     made: Mutex<MadeUacs>,
     /// Numbers the connections' [`TreeFs`], so that a made directory knows its maker.
     connections: std::sync::atomic::AtomicU64,
+    /// Encoded listings of big directories (`/` and the domains), until they change.
+    listings: Mutex<ListingCache>,
 }
 
 /// The `uacs/` directories made with mkdir, per (domain, user).
@@ -235,6 +237,7 @@ impl Tree {
             sockets: Mutex::new(std::collections::HashMap::new()),
             made: Mutex::new(std::collections::HashMap::new()),
             connections: std::sync::atomic::AtomicU64::new(0),
+            listings: Mutex::new(ListingCache::default()),
         })
     }
 
@@ -286,12 +289,10 @@ impl Tree {
     fn exists(&self, node: &Node) -> bool {
         match node {
             Node::Root => true,
-            Node::Domain(d) => self
-                .domain_ref(&d.name)
-                .is_some_and(|r| r.serial == d.serial),
+            Node::Domain(d) => self.domain_alive(d),
             Node::Cdrs(s) | Node::CdrDay(s, _) | Node::CdrFile(s, ..) | Node::Recordings(s) => {
                 match s {
-                    Scope::Domain(d) => self.exists(&Node::Domain(d.clone())),
+                    Scope::Domain(d) => self.domain_alive(d),
                     Scope::Ext(e) => self.ext_alive(e),
                 }
             }
@@ -308,23 +309,49 @@ impl Tree {
             Node::Call(e, call, _) | Node::CallFile(e, call, _) => {
                 self.ext_alive(e)
                     && self
-                        .call(call)
-                        .is_some_and(|c| involves(&c, &e.domain, &e.user))
+                        .with_call(call, |c| involves(c, &e.domain, &e.user))
+                        .unwrap_or(false)
             }
         }
     }
 
+    /// Whether the domain `d` names is there, and is still the same domain. (No copy of
+    /// anything: every walk, open and stat asks.)
+    fn domain_alive(&self, d: &DomainRef) -> bool {
+        let directory = self
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        directory
+            .domain(&d.name)
+            .is_some_and(|entry| entry.serial == d.serial)
+    }
+
+    /// Whether the extension `e` names is there, and is still the same extension.
     fn ext_alive(&self, e: &ExtRef) -> bool {
-        self.ext_ref(&e.domain, &e.user)
-            .is_some_and(|r| r.serial == e.serial)
+        let directory = self
+            .state
+            .directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        directory
+            .domain(&e.domain)
+            .and_then(|entry| entry.user_serial(&e.user))
+            == Some(e.serial)
     }
 
     fn call(&self, id: &str) -> Option<CallInfo> {
+        self.with_call(id, CallInfo::clone)
+    }
+
+    /// `f` of the live call `id`, under the live calls' lock (nothing cloned).
+    fn with_call<T>(&self, id: &str, f: impl FnOnce(&CallInfo) -> T) -> Option<T> {
         self.live
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
-            .cloned()
+            .map(f)
     }
 
     /// The live calls of an extension with their names, oldest first.
@@ -471,6 +498,60 @@ impl Tree {
         out
     }
 
+    /// The entries of `dir`, encoded.
+    fn encode_listing(&self, dir: &Node, out: &mut DirWriter<'_>) -> Result<(), FsError> {
+        // The children exist: they were just listed (one that goes meanwhile is in the
+        // listing, as it would be had the read come a moment earlier).
+        for child in self.children(dir)? {
+            out.push(&self.describe(&child)).map_err(|_| FsError::Io)?;
+        }
+        Ok(())
+    }
+
+    /// The encoded listing of `/` or of a domain with at least [`LISTING_CACHE_MIN`] entries,
+    /// from the cache when the directory has not changed since it was built; `None` for any
+    /// other directory (listed afresh each time).
+    ///
+    /// Such a listing depends only on the set of domains (`/`) or of the domain's users, and
+    /// that set changes exactly when its size or [`crate::Directory::last_serial`] does
+    /// (serials grow with every creation and are never reused): the key is read before the
+    /// listing is built, so a cached listing is never older than its key.
+    fn big_listing(&self, dir: &Node) -> Result<Option<Arc<[u8]>>, FsError> {
+        let (slot, key) = {
+            let directory = self
+                .state
+                .directory
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            let last_serial = directory.last_serial();
+            match dir {
+                Node::Root => (ListingSlot::Root, (directory.domain_count(), last_serial)),
+                Node::Domain(d) => {
+                    let entry = directory
+                        .domain(&d.name)
+                        .filter(|entry| entry.serial == d.serial)
+                        .ok_or(FsError::NotFound)?;
+                    (
+                        ListingSlot::Domain(d.serial),
+                        (entry.users.len(), last_serial),
+                    )
+                }
+                _ => return Ok(None),
+            }
+        };
+        if key.0 < LISTING_CACHE_MIN {
+            return Ok(None);
+        }
+        if let Some(hit) = lock(&self.listings).get(slot, key) {
+            return Ok(Some(hit));
+        }
+        let mut bytes = Vec::new();
+        self.encode_listing(dir, &mut DirWriter::new(&mut bytes))?;
+        let bytes: Arc<[u8]> = bytes.into();
+        lock(&self.listings).put(slot, key, Arc::clone(&bytes));
+        Ok(Some(bytes))
+    }
+
     fn stat_of(&self, node: &Node) -> Result<Stat<'static>, FsError> {
         if !self.exists(node) {
             return Err(FsError::NotFound);
@@ -498,11 +579,11 @@ impl Tree {
             Node::ExtFile(e, f) => (f.name().into(), f.mode(), 0, e.owner()),
             Node::Ongoing(e) => ("ongoing".into(), DMDIR | 0o555, 0, e.owner()),
             Node::Call(e, call, name) => {
-                let start = self.call(call).map_or(0, |c| c.start);
+                let start = self.with_call(call, |c| c.start).unwrap_or(0);
                 (name.to_string().into(), DMDIR | 0o555, start, e.owner())
             }
             Node::CallFile(e, call, f) => {
-                let start = self.call(call).map_or(0, |c| c.start);
+                let start = self.with_call(call, |c| c.start).unwrap_or(0);
                 (f.name().into(), f.mode(), start, e.owner())
             }
             // Writable: the extension (and its admins) make directories for sip.sock here;
@@ -861,8 +942,9 @@ impl Tree {
             }
             Node::ExtFile(e, ExtFile::Presence) => Ok(self.presence(&e.domain).into_bytes()),
             Node::CallFile(_, call, CallFile::Metadata) => {
-                let info = self.call(call).ok_or(FsError::NotFound)?;
-                let mut meta = call_metadata(&info);
+                let mut meta = self
+                    .with_call(call, call_metadata)
+                    .ok_or(FsError::NotFound)?;
                 meta["sockets"] = self.socket_counts(call);
                 json_file(&meta)
             }
@@ -1216,6 +1298,56 @@ fn call_metadata(info: &CallInfo) -> serde_json::Value {
         })),
         "sip_call_ids": info.sip_call_ids,
     })
+}
+
+/// Directories with fewer entries than this are listed afresh on every read.
+const LISTING_CACHE_MIN: usize = 64;
+
+/// Listings kept at most (one per directory; the least recently used goes first).
+const LISTING_CACHE_DIRS: usize = 8;
+
+/// Which directory a cached listing is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListingSlot {
+    /// `/`.
+    Root,
+    /// A domain, by serial.
+    Domain(u64),
+}
+
+/// What a cached listing was built from: the number of entries (domains or users) and the
+/// directory's last serial at that moment.
+type ListingKey = (usize, u64);
+
+/// The encoded listings of the biggest directories (`/` and domains), so that reading one
+/// again copies bytes instead of sorting and encoding thousands of entries. Bounded: at most
+/// [`LISTING_CACHE_DIRS`] listings, each of a directory the PBX holds in memory anyway.
+#[derive(Debug, Default)]
+struct ListingCache {
+    /// Least recently used first.
+    lru: Vec<(ListingSlot, ListingKey, Arc<[u8]>)>,
+}
+
+impl ListingCache {
+    /// The listing of `slot` if it was built under `key`; a stale one is dropped.
+    fn get(&mut self, slot: ListingSlot, key: ListingKey) -> Option<Arc<[u8]>> {
+        let i = self.lru.iter().position(|(s, ..)| *s == slot)?;
+        let entry = self.lru.remove(i);
+        if entry.1 != key {
+            return None;
+        }
+        let bytes = Arc::clone(&entry.2);
+        self.lru.push(entry);
+        Some(bytes)
+    }
+
+    fn put(&mut self, slot: ListingSlot, key: ListingKey, bytes: Arc<[u8]>) {
+        self.lru.retain(|(s, ..)| *s != slot);
+        if self.lru.len() >= LISTING_CACHE_DIRS {
+            self.lru.remove(0);
+        }
+        self.lru.push((slot, key, bytes));
+    }
 }
 
 /// A domain as a node holds it: its name and serial, so that a domain deleted and created
@@ -1681,13 +1813,11 @@ impl FileTree for TreeFs {
     }
 
     fn list(&mut self, dir: &Node, out: &mut DirWriter<'_>) -> Result<(), FsError> {
-        // The children exist: they were just listed (one that goes meanwhile is in the
-        // listing, as it would be had the read come a moment earlier).
-        for child in self.tree.children(dir)? {
-            out.push(&self.tree.describe(&child))
-                .map_err(|_| FsError::Io)?;
+        if let Some(listing) = self.tree.big_listing(dir)? {
+            out.push_encoded(&listing);
+            return Ok(());
         }
-        Ok(())
+        self.tree.encode_listing(dir, out)
     }
 
     fn open(&mut self, node: &Node, mode: u8, user: &str) -> Result<Handle, FsError> {
@@ -1877,3 +2007,6 @@ impl FileTree for TreeFs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
