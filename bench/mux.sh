@@ -20,7 +20,8 @@
 #        shows; tcp: on 127.0.0.1 TCP), NICE (0: niceness of the server, the mux and the load
 #        generator), SWITCHBOARD_BIN (a release switchboard binary to use instead of building
 #        one), SWITCHBOARD_COMMIT (what to print as its commit; default: this tree's HEAD),
-#        RUST_LOG (warn, for the server and the mux)
+#        RUST_LOG (warn, for the server and the mux), MUX_ARGS (more flags for `switchboard
+#        mux`, e.g. "--spin-us 0")
 # needs: curl, and the Rust toolchain (switchboard and bench/ninep are built here in release
 #        mode).
 set -euo pipefail
@@ -85,7 +86,8 @@ case "$MUX_LISTEN" in
   tcp) listen="tcp!127.0.0.1!0"; kind=9p-mux/tcp ;;
   *) echo "bench/mux.sh: MUX_LISTEN is unix or tcp" >&2; exit 2 ;;
 esac
-nice -n "$NICE" "$SWITCHBOARD_BIN" mux --listen "$listen" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" \
+# shellcheck disable=SC2086 # MUX_ARGS is split into flags on purpose
+nice -n "$NICE" "$SWITCHBOARD_BIN" mux --listen "$listen" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" ${MUX_ARGS:-} \
   > "$RUN/mux.out" 2> "$RUN/mux.err" &
 MUX_PID=$!; pids+=("$MUX_PID")
 for _ in $(seq 200); do
@@ -103,7 +105,7 @@ else
   git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
 fi
 echo "# 9P mux, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
-echo "# switchboard $commit (release, $SWITCHBOARD_BIN) serve on 9p/tcp $NINEP, pid $SB_PID; mux $MUX (upstream tcp!$NINEP), pid $MUX_PID; RUST_LOG=$RUST_LOG"
+echo "# switchboard $commit (release, $SWITCHBOARD_BIN) serve on 9p/tcp $NINEP, pid $SB_PID; mux $MUX (upstream tcp!$NINEP${MUX_ARGS:+, $MUX_ARGS}), pid $MUX_PID; RUST_LOG=$RUST_LOG"
 echo "# users: mux.local c0..c111 + padding1; big.local ext0..ext$((DIR_ENTRIES - 1)) + admin; niceness $NICE"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n "$NICE" "$BIN/load" --ninep "$NINEP" --mux "$MUX" \
