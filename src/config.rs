@@ -335,6 +335,9 @@ pub struct RtpSection {
     /// the OS refuses, one warning and the relay runs as usual.
     #[serde(deserialize_with = "realtime_priority")]
     pub realtime_priority: Option<u8>,
+    /// Media relay threads; unset: one per core, up to 4. With `realtime_priority`, fewer
+    /// than the cores leaves the others to ordinary processes.
+    pub relay_threads: Option<std::num::NonZeroUsize>,
 }
 
 impl Default for RtpSection {
@@ -345,6 +348,7 @@ impl Default for RtpSection {
                 hi: 20_000,
             },
             realtime_priority: None,
+            relay_threads: None,
         }
     }
 }
@@ -547,6 +551,9 @@ mod tests {
         assert_eq!(c.rtp.realtime_priority, Some(10));
         assert!(toml::from_str::<Config>("[rtp]\nrealtime_priority = 0").is_err());
         assert!(toml::from_str::<Config>("[rtp]\nrealtime_priority = 100").is_err());
+        let c: Config = toml::from_str("[rtp]\nrelay_threads = 1").expect("1 thread");
+        assert_eq!(c.rtp.relay_threads.map(|n| n.get()), Some(1));
+        assert!(toml::from_str::<Config>("[rtp]\nrelay_threads = 0").is_err());
     }
 
     #[test]

@@ -435,6 +435,9 @@ fn media_engine(
         realtime_priority: c.rtp.realtime_priority,
         ..Default::default()
     };
+    if let Some(n) = c.rtp.relay_threads {
+        config.workers = n.get();
+    }
     match (sip.ip(), c.advertise) {
         (IpAddr::V6(v6), adv) => {
             config.bind_v4 = None;
