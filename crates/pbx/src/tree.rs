@@ -201,6 +201,10 @@ pub struct Taps {
 /// Packets each open of a socket file holds before the oldest is dropped.
 pub const SOCKET_QUEUE: usize = 256;
 
+/// How long a `hep.sock` still waits for the call's SIP after the call ended before its end
+/// of file: the answers to the BYEs that ended it come a round trip later.
+const SIP_AFTER_END: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One open socket file, as `metadata` counts it.
 #[derive(Debug, Clone)]
 struct OpenSocket {
@@ -1038,6 +1042,7 @@ impl Tree {
             too_big,
             taps,
             _sip: sip,
+            ended: None,
         })
     }
 
@@ -1057,8 +1062,10 @@ impl Tree {
     }
 
     /// One packet from a socket file's queue into `buf`; packets larger than `buf` are
-    /// discarded and counted. End of file once the call is over and the queue drained.
-    fn read_socket(&self, socket: &Socket, buf: &mut [u8]) -> Read {
+    /// discarded and counted. End of file once the call is over and the queue drained (for
+    /// `hep.sock`, [`SIP_AFTER_END`] after the call ended, so that the answers to its BYEs
+    /// are read too).
+    fn read_socket(&self, socket: &mut Socket, buf: &mut [u8]) -> Read {
         loop {
             let popped = socket.queue.pop_with(|packet| {
                 let fits = packet.len() <= buf.len();
@@ -1075,6 +1082,15 @@ impl Tree {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 None if self.call(&socket.call).is_none() || socket.queue.is_closed() => {
+                    let sip = socket.leg.is_none() && !socket.queue.is_closed();
+                    if sip {
+                        let now = self.env.now();
+                        let ended = *socket.ended.get_or_insert(now);
+                        if now.saturating_duration_since(ended) < SIP_AFTER_END {
+                            // Read again by the connection's retry tick, or by a frame.
+                            return Read::Pending;
+                        }
+                    }
                     return Read::Ready(0);
                 }
                 None => return Read::Pending,
@@ -1664,6 +1680,8 @@ struct Socket {
     taps: Vec<TapId>,
     /// Dropping them unsubscribes.
     _sip: Vec<Subscription>,
+    /// When a read first found the call over.
+    ended: Option<Instant>,
 }
 
 /// One connection's view of the [`Tree`], for its [`ninep::Session`].
@@ -1918,7 +1936,7 @@ impl FileTree for TreeFs {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<Read, FsError> {
-        match &handle.open {
+        match &mut handle.open {
             Open::Snapshot(content) | Open::Ctl(content) => {
                 Ok(Read::Ready(serve_bytes(content, offset, buf)))
             }

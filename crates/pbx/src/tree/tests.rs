@@ -2,11 +2,11 @@
 //! the directory at once.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use media::testing::FakeMedia;
 use ninep::msg::{DirEntries, Qid};
-use ninep::{DirWriter, FileTree, FsError};
+use ninep::{DirWriter, FileTree, FsError, Read};
 
 use super::{Backend, Env, Node, Taps, Tree, TreeFs};
 use crate::calls::Command;
@@ -269,4 +269,79 @@ fn the_cache_keeps_a_bounded_number_of_listings() {
     }
     let cached = super::lock(&fs.tree.listings).lru.len();
     assert_eq!(cached, super::LISTING_CACHE_DIRS);
+}
+
+/// An environment whose clock the test moves.
+struct MovingEnv(std::sync::Mutex<Instant>);
+
+impl Env for MovingEnv {
+    fn now(&self) -> Instant {
+        *self.0.lock().expect("lock")
+    }
+    fn unix(&self) -> u64 {
+        1_700_000_000
+    }
+    fn random(&self) -> [u8; 16] {
+        [7; 16]
+    }
+}
+
+#[test]
+fn a_hep_sock_still_gets_the_calls_last_sip_for_a_while_after_it_ended() {
+    let start = Instant::now();
+    let env = Arc::new(MovingEnv(std::sync::Mutex::new(start)));
+    let tree = Tree::new(
+        Arc::new(State::default()),
+        Arc::new(RwLock::new(Default::default())),
+        Arc::new(NoBackend),
+        Arc::clone(&env) as Arc<dyn Env>,
+        Taps {
+            media: Arc::new(FakeMedia::new()),
+            capture: CaptureHub::new(),
+            sip: None,
+        },
+        GuardConfig::default(),
+    );
+    let socket = |leg| super::Socket {
+        // No live call of this id: the call is over.
+        call: "gone".into(),
+        session: media::SessionId(1),
+        leg,
+        queue: media::PacketQueue::unwoken(4),
+        too_big: Arc::default(),
+        taps: Vec::new(),
+        _sip: Vec::new(),
+        ended: None,
+    };
+    let mut buf = [0u8; 64];
+
+    // hep.sock: the 200 to the PBX's BYE comes after the call ended, and is read.
+    let mut hep = socket(None);
+    assert!(matches!(
+        tree.read_socket(&mut hep, &mut buf),
+        Read::Pending
+    ));
+    *env.0.lock().expect("lock") = start + Duration::from_millis(500);
+    hep.queue.push(b"SIP/2.0 200 OK");
+    assert!(matches!(
+        tree.read_socket(&mut hep, &mut buf),
+        Read::Ready(14)
+    ));
+    assert!(matches!(
+        tree.read_socket(&mut hep, &mut buf),
+        Read::Pending
+    ));
+    // Then end of file, counted from when the end was first seen.
+    *env.0.lock().expect("lock") = start + Duration::from_secs(2);
+    assert!(matches!(
+        tree.read_socket(&mut hep, &mut buf),
+        Read::Ready(0)
+    ));
+
+    // An RTP socket ends at once.
+    let mut rtp = socket(Some(media::Leg::A));
+    assert!(matches!(
+        tree.read_socket(&mut rtp, &mut buf),
+        Read::Ready(0)
+    ));
 }
