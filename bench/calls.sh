@@ -37,6 +37,8 @@
 #        --endpoint-learning=immediate; default none), SB_RTP_PORTS (12000-17999), RTPE_PORTS (18000-23999),
 #        REALTIME (unset; N: both relays under SCHED_FIFO at priority N, switchboard's
 #        [rtp] realtime_priority and rtpengine's --scheduling=fifo --priority=N),
+#        SB_RELAY_THREADS (unset: switchboard's default, one per core; N: [rtp] relay_threads;
+#        with REALTIME, 1 leaves a core to the generator),
 #        SB_GUARD (on; off: switchboard's brute-force guard off), NICE (-10: every process of
 #        the benchmark runs at this niceness so that other work on a shared machine does not
 #        starve it; 0 to leave it)
@@ -183,6 +185,7 @@ done
   echo '[rtp]'
   echo "ports = \"$SB_RTP_PORTS\""
   if [ -n "$REALTIME" ]; then echo "realtime_priority = $REALTIME"; fi
+  if [ -n "${SB_RELAY_THREADS:-}" ]; then echo "relay_threads = $SB_RELAY_THREADS"; fi
   if [ "${SB_GUARD:-on}" = off ]; then echo '[guard]'; echo 'enabled = false'; fi
   echo
   echo '[[domain]]'
