@@ -51,7 +51,14 @@ BIN=$CARGO_TARGET_DIR/release
 
 RUN=$(mktemp -d /tmp/switchboard-ninep-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# TERM first, then KILL what is left (a SIPp whose server is gone waits for its BYE's answer,
+# and would otherwise outlive the script, holding whatever the script inherited).
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # Users: bench.local has one extension per client (user<i>, secret pw<i>); big.local has
