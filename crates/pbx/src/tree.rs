@@ -1066,36 +1066,22 @@ impl Tree {
     /// `hep.sock`, [`SIP_AFTER_END`] after the call ended, so that the answers to its BYEs
     /// are read too).
     fn read_socket(&self, socket: &mut Socket, buf: &mut [u8]) -> Read {
-        loop {
-            let popped = socket.queue.pop_with(|packet| {
-                let fits = packet.len() <= buf.len();
-                if fits {
-                    buf[..packet.len()].copy_from_slice(packet);
-                }
-                fits.then_some(packet.len())
-            });
-            match popped {
-                Some(Some(n)) => return Read::Ready(n),
-                Some(None) => {
-                    socket
-                        .too_big
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                None if self.call(&socket.call).is_none() || socket.queue.is_closed() => {
-                    let sip = socket.leg.is_none() && !socket.queue.is_closed();
-                    if sip {
-                        let now = self.env.now();
-                        let ended = *socket.ended.get_or_insert(now);
-                        if now.saturating_duration_since(ended) < SIP_AFTER_END {
-                            // Read again by the connection's retry tick, or by a frame.
-                            return Read::Pending;
-                        }
-                    }
-                    return Read::Ready(0);
-                }
-                None => return Read::Pending,
+        if let Some(n) = pop_packet(&socket.queue, &socket.too_big, buf) {
+            return Read::Ready(n);
+        }
+        let closed = socket.queue.is_closed();
+        if !closed && self.call(&socket.call).is_some() {
+            return Read::Pending;
+        }
+        if socket.leg.is_none() && !closed {
+            let now = self.env.now();
+            let ended = *socket.ended.get_or_insert(now);
+            if now.saturating_duration_since(ended) < SIP_AFTER_END {
+                // Read again by the connection's retry tick, or by a frame.
+                return Read::Pending;
             }
         }
+        Read::Ready(0)
     }
 
     /// A write to a plain file: a new secret, or a ctl command. `Some(content)`: what reads
@@ -1190,22 +1176,33 @@ impl Tree {
 /// discarded and counted. End of file once the endpoint closed the connection and the queue
 /// is drained.
 fn read_sip_sock(sock: &SipSock, buf: &mut [u8]) -> Read {
+    match pop_packet(&sock.queue, &sock.too_big, buf) {
+        Some(n) => Read::Ready(n),
+        None if sock.queue.is_closed() => Read::Ready(0),
+        None => Read::Pending,
+    }
+}
+
+/// The oldest packet of `queue` that fits `buf`, copied into it: its length, or `None` once
+/// the queue is empty. Packets too big for `buf` are discarded and counted in `too_big`.
+fn pop_packet(
+    queue: &PacketQueue,
+    too_big: &std::sync::atomic::AtomicU64,
+    buf: &mut [u8],
+) -> Option<usize> {
     loop {
-        let popped = sock.queue.pop_with(|message| {
-            let fits = message.len() <= buf.len();
+        let popped = queue.pop_with(|packet| {
+            let fits = packet.len() <= buf.len();
             if fits {
-                buf[..message.len()].copy_from_slice(message);
+                buf[..packet.len()].copy_from_slice(packet);
             }
-            fits.then_some(message.len())
-        });
+            fits.then_some(packet.len())
+        })?;
         match popped {
-            Some(Some(n)) => return Read::Ready(n),
-            Some(None) => {
-                sock.too_big
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(n) => return Some(n),
+            None => {
+                too_big.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            None if sock.queue.is_closed() => return Read::Ready(0),
-            None => return Read::Pending,
         }
     }
 }
