@@ -1611,42 +1611,38 @@ fn a_dialled_call_is_held_on_both_legs_too() {
     assert_eq!(m_port(&offer), m_port(&before));
 }
 
-#[test]
-fn a_phone_holding_the_call_gets_the_hold_media_timeout() {
-    let (mut h, _, _) = up_call();
-    // The caller holds: its re-INVITE offers a=sendonly; the callee answers a=recvonly.
-    let sendonly = OFFER.to_owned() + "a=sendonly\r\n";
-    let re = in_caller_dialog(&h, caller_reinvite(3, &sendonly));
+/// The caller's re-INVITE `seq` offering `offer`, relayed to the callee, answered there
+/// with `answer`, the 200 relayed back and ACKed: the offer the callee got.
+fn caller_reinvite_round(h: &mut Harness, seq: u32, offer: &str, answer: &str) -> String {
+    let re = in_caller_dialog(h, caller_reinvite(seq, offer));
     h.calls.handle_request(h.t0, inbound(re), None);
     let relayed = requests(&drain(&mut h.calls));
     assert_eq!(relayed.len(), 1);
-    let offer_b = String::from_utf8_lossy(&relayed[0].0.body).into_owned();
-    assert!(offer_b.contains("a=sendonly\r\n"), "{offer_b}");
-    let recvonly = ANSWER.to_owned() + "a=recvonly\r\n";
-    let ok = reply(&relayed[0].0, StatusCode::OK, Some(&recvonly));
+    let ok = reply(&relayed[0].0, StatusCode::OK, Some(answer));
     h.calls
         .handle_client_event(h.t0, &key(&relayed[0].0), ClientEvent::Final(ok));
     let resp = responses(&drain(&mut h.calls));
     assert_eq!(resp[0].status, StatusCode::OK);
     h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
     drain(&mut h.calls);
+    String::from_utf8_lossy(&relayed[0].0.body).into_owned()
+}
+
+#[test]
+fn a_phone_holding_the_call_gets_the_hold_media_timeout() {
+    let (mut h, _, _) = up_call();
+    // The caller holds: its re-INVITE offers a=sendonly; the callee answers a=recvonly.
+    let sendonly = OFFER.to_owned() + "a=sendonly\r\n";
+    let recvonly = ANSWER.to_owned() + "a=recvonly\r\n";
+    let offer_b = caller_reinvite_round(&mut h, 3, &sendonly, &recvonly);
+    assert!(offer_b.contains("a=sendonly\r\n"), "{offer_b}");
 
     // Nothing flows, not even RTCP: a minute is not enough to end a held call...
     h.calls.check_media(h.t0 + Duration::from_secs(120));
     assert!(cdrs(&drain(&mut h.calls)).is_empty(), "held");
 
     // ...and once the caller resumes, the usual media timeout applies again.
-    let re = in_caller_dialog(&h, caller_reinvite(4, OFFER));
-    h.calls.handle_request(h.t0, inbound(re), None);
-    let acts = drain(&mut h.calls);
-    let relayed = requests(&acts);
-    let ok = reply(&relayed[0].0, StatusCode::OK, Some(ANSWER));
-    h.calls
-        .handle_client_event(h.t0, &key(&relayed[0].0), ClientEvent::Final(ok));
-    let resp = responses(&drain(&mut h.calls));
-    assert_eq!(resp[0].status, StatusCode::OK);
-    h.calls.handle_ack(h.t0, &caller_ack(&resp[0], None));
-    drain(&mut h.calls);
+    caller_reinvite_round(&mut h, 4, OFFER, ANSWER);
     h.calls.check_media(h.t0 + Duration::from_secs(121));
     let acts = drain(&mut h.calls);
     assert_eq!(cdrs(&acts)[0].cause.reason, "Media Timeout");
