@@ -1,8 +1,11 @@
 //! The 9P2000 listeners (DESIGN.md section 9): TCP (`--ninep`) and the local Unix socket
-//! `<data>/switchboard.9p` (mode 0600, trusted: an attach without auth is the operator). One
-//! task per connection drives a [`ninep::Session`] over the voip [`Tree`]: it cuts the input
-//! into messages at the session's msize, hands each to the session, writes the replies, and
-//! retries blocked reads when the tree signals data.
+//! `<data>/switchboard.9p` (mode 0600, trusted: an attach without auth is the operator). The
+//! listeners accept on the async runtime; each connection then runs on a thread of its own,
+//! which drives a [`ninep::Session`] over the voip [`Tree`]: it waits on one poll for its
+//! socket and for the tree's signal that a socket file has data, cuts the input into messages
+//! at the session's msize, hands each to the session, writes the replies, and retries blocked
+//! reads when signalled. The tree is synchronous, so the thread blocks in it, in the store's
+//! requests and in call commands alike, and delays no other connection.
 //!
 //! Bounds: at most [`NinepConfig::max_connections`] connections (more are closed at once);
 //! the input buffer never holds more than one msize plus one socket read; the session answers
@@ -17,13 +20,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use mio::{Events, Interest, Poll, Token, Waker};
 use ninep::frame::{self, Frame};
 use ninep::server::{Config as SessionConfig, Counters, Session};
 use pbx::Metrics;
 use pbx::tree::{Conn, Tree, TreeFs};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Instant;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Notify;
 
 /// How much one socket read asks for at least.
 const READ_SIZE: usize = 64 * 1024;
@@ -95,7 +98,12 @@ pub async fn serve(
                             peer: Some(peer),
                             trusted: false,
                         };
-                        Arc::clone(&shared).spawn(stream, conn);
+                        match stream.into_std() {
+                            Ok(s) => {
+                                Arc::clone(&shared).spawn(mio::net::TcpStream::from_std(s), conn);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "9P connection lost"),
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "9P accept failed");
@@ -117,7 +125,12 @@ pub async fn serve(
                             peer: None,
                             trusted: true,
                         };
-                        Arc::clone(&shared).spawn(stream, conn);
+                        match stream.into_std() {
+                            Ok(s) => {
+                                Arc::clone(&shared).spawn(mio::net::UnixStream::from_std(s), conn);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "9P connection lost"),
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "9P accept failed");
@@ -152,70 +165,86 @@ struct Shared {
     max_connections: usize,
 }
 
+/// The socket's token in a connection's poll.
+const SOCKET: Token = Token(0);
+/// The tree's wake-up's token (a socket file this connection reads may have a packet).
+const WAKE: Token = Token(1);
+
 impl Shared {
-    fn spawn<S>(self: Arc<Self>, stream: S, conn: Conn)
-    where
-        S: Stream + Send + 'static,
-    {
+    /// Serves one connection on a thread of its own (after Plan 9's file servers, one process
+    /// per connection): the scheduler weighs each connection as it weighs each client, a slow
+    /// store request or call command stalls only its own connection, and a request costs a
+    /// read and a write with no hand-off between threads.
+    fn spawn<S: Socket>(self: Arc<Self>, stream: S, conn: Conn) {
         if self.connections.fetch_add(1, Ordering::AcqRel) >= self.max_connections {
             self.connections.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(peer = ?conn.peer, "9P connection refused: too many connections");
             return;
         }
-        Metrics::inc(&self.metrics.ninep_sessions);
-        tokio::spawn(async move {
-            let peer = conn.peer;
-            if let Err(e) = self.run(stream, conn).await {
-                tracing::debug!(?peer, error = %e, "9P connection ended");
-            }
-            self.metrics.ninep_sessions.fetch_sub(1, Ordering::Relaxed);
+        let peer = conn.peer;
+        let shared = Arc::clone(&self);
+        let spawned = std::thread::Builder::new()
+            .name("9p".to_owned())
+            .spawn(move || {
+                Metrics::inc(&shared.metrics.ninep_sessions);
+                if let Err(e) = shared.run(stream, conn) {
+                    tracing::debug!(?peer, error = %e, "9P connection ended");
+                }
+                shared
+                    .metrics
+                    .ninep_sessions
+                    .fetch_sub(1, Ordering::Relaxed);
+                shared.connections.fetch_sub(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
             self.connections.fetch_sub(1, Ordering::AcqRel);
-        });
+            tracing::warn!(?peer, error = %e, "9P connection refused: no thread for it");
+        }
     }
 
-    async fn run<S: Stream>(&self, stream: S, conn: Conn) -> io::Result<()> {
-        let notify = Arc::new(Notify::new());
-        let waker = Arc::clone(&notify);
-        let mut fs: TreeFs = self.tree.connection(Arc::new(move || waker.notify_one()));
+    fn run<S: Socket>(&self, mut stream: S, conn: Conn) -> io::Result<()> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut stream, SOCKET, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let mut fs: TreeFs = self.tree.connection(Arc::new(move || {
+            let _ = waker.wake();
+        }));
         let mut session: Session<TreeFs> = Session::new(conn, self.session.clone());
         let mut gauges = Gauges::default();
-        let result = self
-            .pump(stream, &mut fs, &mut session, &notify, &mut gauges)
-            .await;
+        let mut io = Io {
+            poll,
+            events: Events::with_capacity(8),
+            stream,
+            readable: true,
+            woken: false,
+        };
+        let result = self.pump(&mut io, &mut fs, &mut session, &mut gauges);
         session.close(&mut fs);
         gauges.update(&self.metrics, session.counters());
         result
     }
 
-    async fn pump<S>(
+    fn pump<S: Socket>(
         &self,
-        stream: S,
+        io: &mut Io<S>,
         fs: &mut TreeFs,
         session: &mut Session<TreeFs>,
-        notify: &Notify,
         gauges: &mut Gauges,
-    ) -> io::Result<()>
-    where
-        S: Stream,
-    {
-        // One stream, no split: writes happen between the reads, never during one, so the
-        // halves would only add a lock per operation. The input is read straight into its
-        // buffer (no chunk to copy from).
-        let mut stream = stream;
-        let mut input: Vec<u8> = Vec::with_capacity(READ_SIZE);
+    ) -> io::Result<()> {
+        let mut input = Input::default();
         let mut out: Vec<u8> = Vec::new();
         // Blocked reads are retried when a packet comes (the waker), and once a second
         // besides, so that a read on a call that ended without a last packet gets its end of
         // file.
-        let mut tick = tokio::time::interval(PENDING_RETRY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retried = Instant::now();
         loop {
             // Every whole message in the buffer, as long as the client reads its replies.
             let mut used = 0;
             while session.wants_input() {
-                match frame::check(&input[used..], session.msize()) {
+                match frame::check(&input.data()[used..], session.msize()) {
                     Frame::Message(n) => {
-                        session.handle(fs, &input[used..used + n]);
+                        session.handle(fs, &input.data()[used..used + n]);
                         used += n;
                     }
                     Frame::Incomplete => break,
@@ -227,70 +256,160 @@ impl Shared {
                     }
                 }
             }
-            if used == input.len() {
-                input.clear();
-            } else {
-                input.drain(..used);
-            }
+            input.consume(used);
             if !session.output().is_empty() {
                 session.swap_output(&mut out);
-                stream.write_all(&out).await?;
+                io.write_all(&out)?;
             }
-            if used > 0 && frame::check(&input, session.msize()) != Frame::Incomplete {
+            if used > 0 && frame::check(input.data(), session.msize()) != Frame::Incomplete {
                 // More whole messages are waiting (the output was full): handle them first.
                 continue;
             }
             gauges.update(&self.metrics, session.counters());
-            // Room for one more socket read: the buffer holds at most one msize (a partial
-            // message) plus this.
-            input.reserve(READ_SIZE);
-            let room = input.capacity() - input.len();
-            tokio::select! {
-                n = stream.read_buf(&mut input) => {
-                    let n = n?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    if n < room {
-                        stream.drained();
-                    }
-                }
-                () = notify.notified(), if session.has_pending() => {
-                    session.retry_pending(fs);
-                }
-                _ = tick.tick(), if session.has_pending() => {
-                    session.retry_pending(fs);
-                }
+            if session.has_pending() && (io.woken || retried.elapsed() >= PENDING_RETRY) {
+                io.woken = false;
+                retried = Instant::now();
+                session.retry_pending(fs);
+                continue;
             }
+            io.woken = false;
+            if io.readable {
+                if !io.read(&mut input)? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let timeout = session
+                .has_pending()
+                .then(|| PENDING_RETRY.saturating_sub(retried.elapsed()));
+            io.wait(timeout)?;
         }
     }
 }
 
-/// A connection's byte stream: TCP or Unix.
-trait Stream: AsyncRead + AsyncWrite + Unpin {
-    /// Called after a read that returned less than it had room for: the socket was empty
-    /// then (a stream socket's read takes all it holds, up to the room given), so its
-    /// readiness is cleared and the next read waits for the next edge, rather than first
-    /// making a system call that finds nothing (one `recv` saved per request). Bytes that
-    /// came after that read raise a new edge, and tokio clears nothing if an edge came since
-    /// it last looked, so nothing is missed.
-    fn drained(&self);
+/// A connection's socket: TCP or Unix, non-blocking.
+trait Socket: io::Read + io::Write + mio::event::Source + Send + 'static {}
+
+impl Socket for mio::net::TcpStream {}
+
+impl Socket for mio::net::UnixStream {}
+
+/// A connection's unhandled input. The buffer is initialised once and reused, so a read
+/// needs no zeroing; it holds at most one msize (a partial message) plus one read's room.
+#[derive(Default)]
+struct Input {
+    buf: Vec<u8>,
+    len: usize,
 }
 
-/// Clears a socket's read readiness (tokio's `try_io` does when its closure would block).
-fn would_block() -> io::Result<()> {
-    Err(io::ErrorKind::WouldBlock.into())
-}
+impl Input {
+    fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 
-impl Stream for tokio::net::TcpStream {
-    fn drained(&self) {
-        let _ = self.try_io(tokio::io::Interest::READABLE, would_block);
+    /// Drops the first `n` bytes (handled messages).
+    fn consume(&mut self, n: usize) {
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Room for one socket read of at least [`READ_SIZE`] after the data.
+    fn room(&mut self) -> &mut [u8] {
+        if self.buf.len() - self.len < READ_SIZE {
+            self.buf.resize(self.len + READ_SIZE, 0);
+        }
+        &mut self.buf[self.len..]
     }
 }
 
-impl Stream for tokio::net::UnixStream {
-    fn drained(&self) {
-        let _ = self.try_io(tokio::io::Interest::READABLE, would_block);
+/// A connection's socket and what its poll has said about it.
+struct Io<S> {
+    poll: Poll,
+    events: Events,
+    stream: S,
+    /// The socket may have bytes (or end of file) to read: true until a read finds it empty.
+    readable: bool,
+    /// The tree signalled that a socket file may have a packet.
+    woken: bool,
+}
+
+impl<S: Socket> Io<S> {
+    /// Reads once into `input`'s room. False at end of file.
+    fn read(&mut self, input: &mut Input) -> io::Result<bool> {
+        let room = input.room();
+        let size = room.len();
+        match self.stream.read(room) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                input.len += n;
+                if n < size {
+                    // A stream socket's read takes all it holds, up to the room given: it was
+                    // empty then, so the next read waits for the poll's next edge instead of
+                    // making a system call that finds nothing (one `recv` saved per request).
+                    // Bytes that came after the read raise a new edge.
+                    self.readable = false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+            Err(e) => return Err(e),
+        }
+        Ok(true)
+    }
+
+    /// Writes all of `buf`, waiting for room when the socket has none (the client is not
+    /// reading): while it waits, this connection reads nothing more, so its input stays
+    /// bounded.
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        let mut watching = false;
+        while !buf.is_empty() {
+            match self.stream.write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if watching {
+                        self.wait(None)?;
+                    } else {
+                        // Writability is watched only now: watched always, every read the
+                        // client makes would wake this thread (a Unix socket signals room
+                        // each time its peer reads).
+                        self.poll.registry().reregister(
+                            &mut self.stream,
+                            SOCKET,
+                            Interest::READABLE | Interest::WRITABLE,
+                        )?;
+                        watching = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if watching {
+            self.poll
+                .registry()
+                .reregister(&mut self.stream, SOCKET, Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the socket or the tree, at most `timeout`, and notes what came.
+    fn wait(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for event in &self.events {
+            match event.token() {
+                SOCKET if event.is_readable() || event.is_read_closed() || event.is_error() => {
+                    self.readable = true;
+                }
+                WAKE => self.woken = true,
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
