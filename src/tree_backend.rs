@@ -1,8 +1,9 @@
 //! The 9P tree's bridge to the store and the call manager ([`pbx::tree::Backend`]).
 //!
 //! The tree is synchronous (its 9P session is sans-IO); the store is async. Each call runs the
-//! store's future to completion with `block_in_place`, on the connection's own runtime worker,
-//! which tokio replaces for the other tasks meanwhile. Directory writes go through the same
+//! store's future to completion on the calling thread: a 9P connection's own thread (see
+//! `net::ninep`), or, wrapped in `block_in_place`, a runtime worker that tokio replaces for
+//! the other tasks meanwhile. Directory writes go through the same
 //! [`api::DirectoryWriter`] as the HTTP API, so the two views change the directory in one
 //! order and each sees the other's changes at once.
 
@@ -121,8 +122,8 @@ impl<S: Store> pbx::tree::Backend for StoreBackend<S> {
     ) -> Result<(), String> {
         self.command(command).map_err(|e| e.as_str().to_owned())?;
         // The call manager answers at once (a dial at admission, before any phone rings). The
-        // wait runs on this worker with `block_in_place`, so the endpoint's task, on another
-        // worker, is free to answer.
+        // wait blocks this thread only (`block_in_place` if it is a runtime worker), so the
+        // endpoint's task is free to answer.
         match tokio::task::block_in_place(|| answer.recv_timeout(COMMAND_ANSWER)) {
             Ok(outcome) => outcome,
             Err(_) => Err("the call manager did not answer".to_owned()),
