@@ -182,11 +182,11 @@ impl Shared {
             return;
         }
         let peer = conn.peer;
+        Metrics::inc(&self.metrics.ninep_sessions);
         let shared = Arc::clone(&self);
         let spawned = std::thread::Builder::new()
             .name("9p".to_owned())
             .spawn(move || {
-                Metrics::inc(&shared.metrics.ninep_sessions);
                 if let Err(e) = shared.run(stream, conn) {
                     tracing::debug!(?peer, error = %e, "9P connection ended");
                 }
@@ -197,6 +197,7 @@ impl Shared {
                 shared.connections.fetch_sub(1, Ordering::AcqRel);
             });
         if let Err(e) = spawned {
+            self.metrics.ninep_sessions.fetch_sub(1, Ordering::Relaxed);
             self.connections.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!(?peer, error = %e, "9P connection refused: no thread for it");
         }
