@@ -16,7 +16,9 @@ const REQUESTS: usize = 100_000;
 
 fn encode(tag: u16, body: Fcall<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    Message::new(Tag(tag), body).encode(&mut out).expect("encode");
+    Message::new(Tag(tag), body)
+        .encode(&mut out)
+        .expect("encode");
     out
 }
 
@@ -84,7 +86,9 @@ fn unread_replies_wait_and_arrive() {
         for i in 0..REQUESTS {
             batch.extend(encode(tag_of(i), Fcall::Tstat { fid: Fid(0) }));
             if batch.len() > 64 * 1024 || i + 1 == REQUESTS {
-                writer.write_all(&batch).expect("the server takes the requests in the end");
+                writer
+                    .write_all(&batch)
+                    .expect("the server takes the requests in the end");
                 batch.clear();
             }
         }
@@ -103,7 +107,11 @@ fn unread_replies_wait_and_arrive() {
     let reply = read_message(&mut other);
     let reply = Message::decode(&reply).expect("decodes");
     assert_eq!(reply.tag, Tag(7));
-    assert!(matches!(reply.body, Fcall::Rstat { .. }), "{:?}", reply.body);
+    assert!(
+        matches!(reply.body, Fcall::Rstat { .. }),
+        "{:?}",
+        reply.body
+    );
 
     // The first client reads now: every reply, in order, none lost.
     for i in 0..REQUESTS {
