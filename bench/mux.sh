@@ -33,7 +33,9 @@
 #        one), SWITCHBOARD_COMMIT (what to print as its commit; default: this tree's HEAD),
 #        RUST_LOG (warn, for the server and the mux), MUX_ARGS (more flags for `switchboard
 #        mux`, e.g. "--spin-us 0"), HOP (copy,splice: the floor hops to run after the mux,
-#        any of copy, splice, threads, comma separated; none for none)
+#        any of copy, splice, threads, comma separated; none for none), MUX_B_ARGS (if set, a
+#        second `switchboard mux` with these flags instead of MUX_ARGS, measured after the
+#        first as `hop-muxb`, before the hops: an A/B of two mux settings in one run)
 # needs: curl, and the Rust toolchain (switchboard and bench/ninep are built here in release
 #        mode).
 set -euo pipefail
@@ -115,6 +117,26 @@ if [ "$MUX_LISTEN" = unix ]; then MUX="unix!$MUX"; else MUX="tcp!${MUX%:*}!${MUX
 # The floor hops, each listening like the mux.
 hop_args=()
 hop_line=
+if [ -n "${MUX_B_ARGS+set}" ]; then
+  case "$MUX_LISTEN" in
+    unix) blisten="unix!$RUN/muxb.9p" ;;
+    tcp) blisten="tcp!127.0.0.1!0" ;;
+  esac
+  # shellcheck disable=SC2086 # MUX_B_ARGS is split into flags on purpose
+  nice -n "$NICE" "$SWITCHBOARD_BIN" mux --listen "$blisten" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" $MUX_B_ARGS \
+    > "$RUN/muxb.out" 2> "$RUN/muxb.err" &
+  bpid=$!; pids+=("$bpid")
+  B=
+  for _ in $(seq 200); do
+    B=$(listening "$kind" "$RUN/muxb.out")
+    [ -n "$B" ] && break
+    sleep 0.05
+  done
+  [ -n "$B" ] || { echo "the second mux did not start:"; cat "$RUN/muxb.err"; exit 1; }
+  if [ "$MUX_LISTEN" = unix ]; then B="unix!$B"; else B="tcp!${B%:*}!${B##*:}"; fi
+  hop_args+=(--hop "muxb=$B" --hop-pid "muxb=$bpid")
+  hop_line="; hop-muxb: a second mux $B (${MUX_B_ARGS:-no flags}), pid $bpid"
+fi
 IFS=, read -r -a hops <<< "$HOP"
 for h in "${hops[@]}"; do
   case "$h" in
