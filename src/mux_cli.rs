@@ -1,7 +1,7 @@
 //! `switchboard mux`: the 9P2000 multiplexer (DESIGN.md sections 10 and 15):
 //! `switchboard mux --listen unix!PATH|tcp!ADDR!PORT (--upstream tcp!HOST!PORT|unix!PATH |
 //! --accept tcp!ADDR!PORT) [--export unix!PATH|tcp!HOST!PORT] [--max-queued BYTES]
-//! [--max-outstanding N] [--spin-us MICROSECONDS] [--direct-min BYTES]`. Prints `listening 9p-mux/unix PATH` or `listening 9p-mux/tcp ADDR`
+//! [--max-outstanding N]`. Prints `listening 9p-mux/unix PATH` or `listening 9p-mux/tcp ADDR`
 //! (and `listening 9p-mux-peer/tcp ADDR` for `--accept`), runs until SIGINT or SIGTERM,
 //! exits 0.
 
@@ -37,11 +37,6 @@ pub struct MuxArgs {
     /// 0 sleeps at once.
     #[arg(long, value_name = "MICROSECONDS", default_value_t = 0)]
     spin_us: u64,
-    /// Replies at least this long (large Rreads) to a client with nothing queued are
-    /// written to it straight from the upstream's input, not copied into its queue first.
-    /// 0 never does.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
-    direct_min: usize,
     /// Log level (RUST_LOG wins).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log: String,
@@ -62,10 +57,6 @@ pub fn run(args: MuxArgs) -> anyhow::Result<()> {
         mux: ninep::mux::Config {
             max_queued: args.max_queued,
             max_outstanding: args.max_outstanding.max(1),
-            direct_min: match args.direct_min {
-                0 => usize::MAX,
-                n => n,
-            },
             ..Default::default()
         },
         max_clients: 1024,

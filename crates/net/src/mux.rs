@@ -7,18 +7,13 @@
 //!  upstream ──┤   (whole messages straight from the connection's input buffer)  │
 //!  export ────┤ after each round: each output that grew, in one write          │
 //!             │   (all requests upstream at once, all replies of a client)      │
-//!             │ a large reply to an idle client: written at once, from the      │
-//!             │   upstream's input buffer, its tag rewritten in place           │
 //!             └─────────────────────────────────────────────────────────────────┘
 //! ```
 //!
 //! Why one thread and no tasks: with a reader, a writer and an owner task per connection,
 //! every 9P message crossed several hand-offs, and those wake-ups cost more CPU than the 9P
 //! work itself (bench/RESULTS.md, "9P multiplexer"). Here a message costs a read, the core's
-//! work and a share of one write, and nothing waits on anything else. A reply of at least
-//! [`Config::direct_min`] bytes (a large Rread) to a client with nothing queued is not copied
-//! into the client's output in the [`Mux`]: it is written from where it was read
-//! ([`Mux::handle_upstream_direct`]), and only what the socket does not take is queued.
+//! work and a share of one write, and nothing waits on anything else.
 //!
 //! Sockets are non-blocking and registered edge-triggered for reading; a connection is
 //! registered for writing too only while the socket did not take all of its output (which
@@ -426,8 +421,8 @@ impl Sock {
 trait Sink {
     /// What the stream is cut at.
     fn msize(&self) -> u32;
-    /// One whole message (in the connection's input buffer, which it may change).
-    fn message(&mut self, frame: &mut [u8]);
+    /// One whole message.
+    fn message(&mut self, frame: &[u8]);
 }
 
 struct ClientSink<'a> {
@@ -443,7 +438,7 @@ impl Sink for ClientSink<'_> {
         self.msize
     }
 
-    fn message(&mut self, frame: &mut [u8]) {
+    fn message(&mut self, frame: &[u8]) {
         self.mux.handle_client(self.id, frame);
         if frame.get(4) == Some(&mtype::TVERSION) {
             // Only a Tversion changes what the client's stream is cut at.
@@ -453,48 +448,15 @@ impl Sink for ClientSink<'_> {
     }
 }
 
-/// Upstream messages go to the [`Mux`]; a large reply to a client with nothing queued is
-/// written to it from here, straight out of the upstream's input buffer with its tag
-/// rewritten in place ([`Mux::handle_upstream_direct`]): no copy into the client's output.
-struct UpstreamSink<'a> {
-    mux: &'a mut Mux,
-    clients: &'a mut [Option<Client>],
-    by_id: &'a HashMap<ClientId, usize>,
-    registry: &'a Registry,
-    /// Clients whose socket failed on such a write: (slot, id), removed after the read.
-    failed: &'a mut Vec<(usize, ClientId)>,
-}
+struct UpstreamSink<'a>(&'a mut Mux);
 
 impl Sink for UpstreamSink<'_> {
     fn msize(&self) -> u32 {
-        self.mux.link_msize()
+        self.0.link_msize()
     }
 
-    fn message(&mut self, frame: &mut [u8]) {
-        let Some(direct) = self.mux.handle_upstream_direct(frame) else {
-            return;
-        };
-        if let Some(tag) = frame.get_mut(5..7) {
-            tag.copy_from_slice(&direct.tag.to_le_bytes());
-        }
-        let slot = self.by_id.get(&direct.client).copied();
-        let client = slot
-            .and_then(|slot| self.clients.get_mut(slot))
-            .and_then(Option::as_mut)
-            .filter(|c| !c.conn.blocked);
-        let (Some(slot), Some(client)) = (slot, client) else {
-            // Not writable now: queued like any reply.
-            self.mux.push_client_output(direct.client, frame);
-            return;
-        };
-        match client.conn.write(self.registry, frame) {
-            Ok(n) => {
-                if let Some(rest) = frame.get(n..).filter(|r| !r.is_empty()) {
-                    self.mux.push_client_output(direct.client, rest);
-                }
-            }
-            Err(_) => self.failed.push((slot, direct.client)),
-        }
+    fn message(&mut self, frame: &[u8]) {
+        self.0.handle_upstream(frame);
     }
 }
 
@@ -505,7 +467,7 @@ impl Sink for ExportSink<'_> {
         self.0.link_msize()
     }
 
-    fn message(&mut self, frame: &mut [u8]) {
+    fn message(&mut self, frame: &[u8]) {
         self.0.handle_export(frame);
     }
 }
@@ -583,12 +545,12 @@ impl Conn {
             };
             self.end += n;
             loop {
-                let Some(pending) = self.buf.get_mut(self.start..self.end) else {
+                let Some(pending) = self.buf.get(self.start..self.end) else {
                     return ReadOutcome::Closed;
                 };
                 match frame::check(pending, sink.msize()) {
                     Frame::Message(len) => {
-                        if let Some(msg) = pending.get_mut(..len) {
+                        if let Some(msg) = pending.get(..len) {
                             sink.message(msg);
                         }
                         self.start += len;
@@ -785,19 +747,7 @@ impl Driver {
                     return;
                 };
                 conn.hup |= hup;
-                let mut failed = Vec::new();
-                let outcome = conn.read(&mut UpstreamSink {
-                    mux: &mut self.mux,
-                    clients: &mut self.clients,
-                    by_id: &self.by_id,
-                    registry: self.poll.registry(),
-                    failed: &mut failed,
-                });
-                for (slot, id) in failed {
-                    self.remove_client(slot);
-                    self.mux.client_gone(id);
-                }
-                match outcome {
+                match conn.read(&mut UpstreamSink(&mut self.mux)) {
                     ReadOutcome::Drained => {}
                     ReadOutcome::More => self.again.push(token),
                     ReadOutcome::Closed => self.upstream_lost(),

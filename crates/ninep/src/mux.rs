@@ -71,9 +71,6 @@ pub struct Config {
     pub max_queued: usize,
     /// Outstanding requests of the peer multiplexer toward the export server.
     pub max_reverse_outstanding: usize,
-    /// Replies at least this long may be sent by the driver straight from its input
-    /// ([`Mux::handle_upstream_direct`]) instead of being copied into the client's output.
-    pub direct_min: usize,
 }
 
 impl Default for Config {
@@ -84,19 +81,8 @@ impl Default for Config {
             max_fids: 4096,
             max_queued: 1024 * 1024,
             max_reverse_outstanding: 1024,
-            direct_min: 16 * 1024,
         }
     }
-}
-
-/// A reply the driver sends itself, from [`Mux::handle_upstream_direct`]: the frame it gave,
-/// with its tag (bytes 5 and 6) replaced by `tag`, to `client`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Direct {
-    /// Where it goes.
-    pub client: ClientId,
-    /// The client's tag.
-    pub tag: u16,
 }
 
 /// One client connection of the multiplexer. Never reused.
@@ -308,8 +294,7 @@ struct Export {
 /// the peer's requests.
 ///
 /// Inputs: [`Mux::add_client`], [`Mux::handle_client`], [`Mux::client_gone`];
-/// [`Mux::upstream_connected`], [`Mux::handle_upstream`] (or [`Mux::handle_upstream_direct`],
-/// with [`Mux::push_client_output`]), [`Mux::upstream_gone`];
+/// [`Mux::upstream_connected`], [`Mux::handle_upstream`], [`Mux::upstream_gone`];
 /// [`Mux::export_connected`], [`Mux::handle_export`], [`Mux::export_gone`]. After each,
 /// drain in order: [`Mux::upstream_output`] (then [`Mux::consume_upstream_output`]),
 /// [`Mux::export_output`], each client [`Mux::poll_client_ready`] gives
@@ -332,10 +317,6 @@ pub struct Mux {
     ready: VecDeque<u64>,
     events: VecDeque<Event>,
     export: Option<Export>,
-    /// Inside [`Mux::handle_upstream_direct`]: a reply may be left to the driver.
-    direct_ok: bool,
-    /// The reply left to the driver, if any.
-    direct: Option<Direct>,
 }
 
 impl Mux {
@@ -359,8 +340,6 @@ impl Mux {
             ready: VecDeque::new(),
             events: VecDeque::new(),
             export: None,
-            direct_ok: false,
-            direct: None,
         }
     }
 
@@ -444,16 +423,6 @@ impl Mux {
         if let Some(c) = self.clients.get_mut(&id.0) {
             c.out.consume(n);
         }
-    }
-
-    /// Appends bytes to a client's output: what its socket did not take of a [`Direct`]
-    /// reply. The slow-reader bound ([`Config::max_queued`]) applies as to any output.
-    pub fn push_client_output(&mut self, id: ClientId, bytes: &[u8]) {
-        let Some(c) = self.clients.get_mut(&id.0).filter(|c| !c.closing) else {
-            return;
-        };
-        c.out.buf.extend_from_slice(bytes);
-        self.after_output(id.0);
     }
 
     /// The next thing the driver must do.
@@ -1013,25 +982,6 @@ impl Mux {
     /// One whole message from upstream (cut at [`Mux::link_msize`]): a reply to one of our
     /// requests, or a request of the peer multiplexer for the export server.
     pub fn handle_upstream(&mut self, frame: &[u8]) {
-        self.direct_ok = false;
-        self.upstream_message(frame);
-    }
-
-    /// The same as [`Mux::handle_upstream`], except for a reply of at least
-    /// [`Config::direct_min`] bytes that goes to a client with no output queued: instead of
-    /// copying it into that client's output, the multiplexer leaves it to the driver, which
-    /// sends `frame` itself with the tag returned (and gives what the socket does not take
-    /// to [`Mux::push_client_output`], before anything else goes to that client). The
-    /// multiplexer's state is updated as for any reply.
-    pub fn handle_upstream_direct(&mut self, frame: &[u8]) -> Option<Direct> {
-        self.direct_ok = true;
-        self.direct = None;
-        self.upstream_message(frame);
-        self.direct_ok = false;
-        self.direct.take()
-    }
-
-    fn upstream_message(&mut self, frame: &[u8]) {
         let Some(header) = Header::peek(frame) else {
             return;
         };
@@ -1107,18 +1057,6 @@ impl Mux {
         if let (Some(ctag), Some((cid, msize))) = (slot.ctag, to) {
             if frame.len() > msize as usize {
                 self.client_error(cid, ctag, ename::REPLY_TOO_BIG);
-            } else if self.direct_ok
-                && frame.len() >= self.config.direct_min
-                && self
-                    .clients
-                    .get(&cid)
-                    .is_some_and(|c| c.out.len() == 0 && !c.closing)
-            {
-                self.direct_ok = false;
-                self.direct = Some(Direct {
-                    client: ClientId(cid),
-                    tag: ctag,
-                });
             } else {
                 self.send_client_frame(cid, frame, ctag);
             }
