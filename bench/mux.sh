@@ -32,10 +32,11 @@
 #        generator), SWITCHBOARD_BIN (a release switchboard binary to use instead of building
 #        one), SWITCHBOARD_COMMIT (what to print as its commit; default: this tree's HEAD),
 #        RUST_LOG (warn, for the server and the mux), MUX_ARGS (more flags for `switchboard
-#        mux`, e.g. "--spin-us 0"), HOP (copy,splice: the floor hops to run after the mux,
-#        any of copy, splice, threads, comma separated; none for none), MUX_B_ARGS (if set, a
-#        second `switchboard mux` with these flags instead of MUX_ARGS, measured after the
-#        first as `hop-muxb`, before the hops: an A/B of two mux settings in one run)
+#        mux`, e.g. "--spin-us 0"; the default is 50), HOP (copy,splice: the floor hops to
+#        run after the mux, any of copy, splice, threads, comma separated; none for none),
+#        MUX_B_ARGS (if set, even empty: a second `switchboard mux` with these flags instead
+#        of MUX_ARGS, measured after the first as `hop-muxb`, before the hops: an A/B of two
+#        mux settings in one run)
 # needs: curl, and the Rust toolchain (switchboard and bench/ninep are built here in release
 #        mode).
 set -euo pipefail
