@@ -486,7 +486,7 @@ fn run(args: &Args) -> Result<(), String> {
             );
             for (name, target, _) in &args.hops {
                 println!(
-                    "# hop-{name}: each client its own connection to the floor hop {target}, which gives it its own upstream connection (no 9P work, no batching)"
+                    "# hop-{name}: each client its own connection to {target} (a floor hop: its own upstream connection per client, no 9P work, no batching; or what the script says)"
                 );
             }
             if !args.hops.is_empty() {
