@@ -9,9 +9,20 @@
 #   dread  one Tread (offset 0, count 65536) of a directory opened once per client: the root
 #          of admin@big.local, DIR_ENTRIES (1,000) extensions, about 95 KB of stat entries,
 #          so every read returns a full 64 KiB less the part of an entry that does not fit.
+# Then, same run, the same clients through each floor hop in HOP (bench/ninep's `hop`: the
+# cheapest userspace intermediary, no 9P work, each client its own upstream connection to the
+# server, bytes copied both ways as they come; listening like the mux, per MUX_LISTEN):
+#   copy     one thread, one mio event loop, read/write (the mux's shape, minus 9P);
+#   splice   the same loop, each direction through a pipe with splice(2): the payload never
+#            enters userspace;
+#   threads  two blocking threads per client, read then write, no event loop.
+# With one client a floor is a true lower bound on what any userspace hop (the mux too) adds;
+# with 4 or 16 only an approximate one: the hop gives each client its own upstream
+# connection, so it cannot batch many clients' messages in one write as the mux does.
 # bench/ninep's `load` (the load generator of bench/ninep.sh) prints ops/s, p50/p99 latency,
-# the server's and the mux's CPU per operation, and the ratios; the target (issue 6) is at
-# least 90% of direct throughput through the mux.
+# the server's, the mux's (or hop's) and its own CPU per operation, and the ratios
+# (`ratio` lines: mux/direct; `floor` lines: hop/direct and mux/hop); the target (issue 6) is
+# at least 90% of direct throughput through the mux.
 #
 # usage: bench/mux.sh [CLIENTS...]      default: 1 4 16
 # env:   SECONDS_PER_RUN (5), WARMUP (1), OPS (fread,dread), DIR_ENTRIES (1000),
@@ -21,7 +32,11 @@
 #        generator), SWITCHBOARD_BIN (a release switchboard binary to use instead of building
 #        one), SWITCHBOARD_COMMIT (what to print as its commit; default: this tree's HEAD),
 #        RUST_LOG (warn, for the server and the mux), MUX_ARGS (more flags for `switchboard
-#        mux`, e.g. "--spin-us 0")
+#        mux`, e.g. "--spin-us 0"; the default is 50), HOP (copy,splice: the floor hops to
+#        run after the mux, any of copy, splice, threads, comma separated; none for none),
+#        MUX_B_ARGS (if set, even empty: a second `switchboard mux` with these flags instead
+#        of MUX_ARGS, measured after the first as `hop-muxb`, before the hops: an A/B of two
+#        mux settings in one run)
 # needs: curl, and the Rust toolchain (switchboard and bench/ninep are built here in release
 #        mode).
 set -euo pipefail
@@ -36,6 +51,8 @@ MSIZE=${MSIZE:-131072}
 COUNT=${COUNT:-65536}
 MUX_LISTEN=${MUX_LISTEN:-unix}
 NICE=${NICE:-0}
+HOP=${HOP:-copy,splice}
+[ "$HOP" != none ] || HOP=
 export RUST_LOG=${RUST_LOG:-warn}
 command -v curl >/dev/null || { echo "bench/mux.sh: curl is missing" >&2; exit 2; }
 max_clients=$(printf '%s\n' "${CLIENTS[@]}" | sort -n | tail -1)
@@ -98,6 +115,54 @@ done
 [ -n "$MUX" ] || { echo "the mux did not start:"; cat "$RUN/mux.err"; exit 1; }
 if [ "$MUX_LISTEN" = unix ]; then MUX="unix!$MUX"; else MUX="tcp!${MUX%:*}!${MUX##*:}"; fi
 
+# The floor hops, each listening like the mux.
+hop_args=()
+hop_line=
+if [ -n "${MUX_B_ARGS+set}" ]; then
+  case "$MUX_LISTEN" in
+    unix) blisten="unix!$RUN/muxb.9p" ;;
+    tcp) blisten="tcp!127.0.0.1!0" ;;
+  esac
+  # shellcheck disable=SC2086 # MUX_B_ARGS is split into flags on purpose
+  nice -n "$NICE" "$SWITCHBOARD_BIN" mux --listen "$blisten" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" $MUX_B_ARGS \
+    > "$RUN/muxb.out" 2> "$RUN/muxb.err" &
+  bpid=$!; pids+=("$bpid")
+  B=
+  for _ in $(seq 200); do
+    B=$(listening "$kind" "$RUN/muxb.out")
+    [ -n "$B" ] && break
+    sleep 0.05
+  done
+  [ -n "$B" ] || { echo "the second mux did not start:"; cat "$RUN/muxb.err"; exit 1; }
+  if [ "$MUX_LISTEN" = unix ]; then B="unix!$B"; else B="tcp!${B%:*}!${B##*:}"; fi
+  hop_args+=(--hop "muxb=$B" --hop-pid "muxb=$bpid")
+  hop_line="; hop-muxb: a second mux $B (${MUX_B_ARGS:-no flags}), pid $bpid"
+fi
+IFS=, read -r -a hops <<< "$HOP"
+for h in "${hops[@]}"; do
+  case "$h" in
+    copy | splice | threads) ;;
+    *) echo "bench/mux.sh: HOP is a list of copy, splice, threads (or none), not $h" >&2; exit 2 ;;
+  esac
+  case "$MUX_LISTEN" in
+    unix) hlisten="unix!$RUN/hop-$h.9p"; hkind=hop-$h/unix ;;
+    tcp) hlisten="tcp!127.0.0.1!0"; hkind=hop-$h/tcp ;;
+  esac
+  nice -n "$NICE" "$BIN/hop" --mode "$h" --listen "$hlisten" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" \
+    > "$RUN/hop-$h.out" 2> "$RUN/hop-$h.err" &
+  hpid=$!; pids+=("$hpid")
+  HADDR=
+  for _ in $(seq 200); do
+    HADDR=$(listening "$hkind" "$RUN/hop-$h.out")
+    [ -n "$HADDR" ] && break
+    sleep 0.05
+  done
+  [ -n "$HADDR" ] || { echo "the $h hop did not start:"; cat "$RUN/hop-$h.err"; exit 1; }
+  if [ "$MUX_LISTEN" = unix ]; then HADDR="unix!$HADDR"; else HADDR="tcp!${HADDR%:*}!${HADDR##*:}"; fi
+  hop_args+=(--hop "$h=$HADDR" --hop-pid "$h=$hpid")
+  hop_line="$hop_line; hop-$h $HADDR, pid $hpid"
+done
+
 if [ -n "${SWITCHBOARD_COMMIT:-}" ]; then
   commit=$SWITCHBOARD_COMMIT
 else
@@ -105,13 +170,13 @@ else
   git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
 fi
 echo "# 9P mux, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), kernel $(uname -r)"
-echo "# switchboard $commit (release, $SWITCHBOARD_BIN) serve on 9p/tcp $NINEP, pid $SB_PID; mux $MUX (upstream tcp!$NINEP${MUX_ARGS:+, $MUX_ARGS}), pid $MUX_PID; RUST_LOG=$RUST_LOG"
+echo "# switchboard $commit (release, $SWITCHBOARD_BIN) serve on 9p/tcp $NINEP, pid $SB_PID; mux $MUX (upstream tcp!$NINEP${MUX_ARGS:+, $MUX_ARGS}), pid $MUX_PID$hop_line; RUST_LOG=$RUST_LOG"
 echo "# users: mux.local c0..c111 + padding1; big.local ext0..ext$((DIR_ENTRIES - 1)) + admin; niceness $NICE"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n "$NICE" "$BIN/load" --ninep "$NINEP" --mux "$MUX" \
   --clients "$(IFS=,; echo "${CLIENTS[*]}")" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" \
   --ops "$OPS" --domain mux.local --user-prefix c --secret-prefix pw --file presence \
   --count "$COUNT" --admin-domain big.local --admin-secret adminpw --msize "$MSIZE" \
-  --server-pid "$SB_PID" --mux-pid "$MUX_PID" --clk-tck "$(getconf CLK_TCK)"
+  --server-pid "$SB_PID" --mux-pid "$MUX_PID" --clk-tck "$(getconf CLK_TCK)" "${hop_args[@]}"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# files: $RUN"

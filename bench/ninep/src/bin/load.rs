@@ -8,9 +8,12 @@
 //! - `--plain ADDR` (bench/ninep.sh): the plain TCP server (`plain`) replaying the exchanges of
 //!   that operation at the same sizes (recorded from one 9P run of it), the physical limit;
 //! - `--mux ADDR` (bench/mux.sh): the same 9P operation, each client its own connection to a
-//!   `switchboard mux` in front of the same server.
+//!   `switchboard mux` in front of the same server; and then, with `--hop NAME=ADDR` (any
+//!   number), through each floor hop (bench/ninep's `hop`: no 9P work, one upstream
+//!   connection per client, bytes copied both ways), the floor of any userspace intermediary.
 //!
-//! Prints ops/s, p50/p99 latency, the processes' CPU per operation, and the ratios.
+//! Prints ops/s, p50/p99 latency, the processes' CPU per operation (the load generator's own
+//! too), and the ratios.
 //!
 //! Operations:
 //! - `read` = walk+open+read+clunk of a file (`--file`, from each extension's root, each client
@@ -38,6 +41,7 @@ const USAGE: &str = "usage: load --ninep ADDR (--plain ADDR | --mux ADDR) [--cli
     [--call-domain D --call-users user0,user1 --call-secrets pw0,pw1]
     [--admin-domain D --admin-secret S] [--msize 65536]
     [--server-pid PID] [--plain-pid PID] [--mux-pid PID] [--clk-tck 100]
+    [--hop NAME=ADDR [--hop-pid NAME=PID]]...   (with --mux: floor hops, measured after it)
 ADDR: HOST:PORT, tcp!HOST!PORT or unix!PATH (--plain: TCP only)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +105,8 @@ struct Args {
     server_pid: Option<u32>,
     plain_pid: Option<u32>,
     mux_pid: Option<u32>,
+    /// Floor hops (name, address, pid), measured after the mux.
+    hops: Vec<(String, Target, Option<u32>)>,
     clk_tck: f64,
 }
 
@@ -133,8 +139,10 @@ fn parse_args() -> Result<Args, String> {
         server_pid: None,
         plain_pid: None,
         mux_pid: None,
+        hops: Vec::new(),
         clk_tck: 100.0,
     };
+    let mut hop_pids: Vec<(String, u32)> = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -178,10 +186,27 @@ fn parse_args() -> Result<Args, String> {
             "--plain-pid" => a.plain_pid = Some(v.parse().map_err(|_| bad("a pid"))?),
             "--mux-pid" => a.mux_pid = Some(v.parse().map_err(|_| bad("a pid"))?),
             "--clk-tck" => a.clk_tck = v.parse().map_err(|_| bad("ticks per second"))?,
+            "--hop" => {
+                let (name, addr) = v.split_once('=').ok_or_else(|| bad("NAME=ADDR"))?;
+                a.hops
+                    .push((name.to_owned(), addr.parse::<Target>()?, None));
+            }
+            "--hop-pid" => {
+                let (name, pid) = v.split_once('=').ok_or_else(|| bad("NAME=PID"))?;
+                hop_pids.push((name.to_owned(), pid.parse().map_err(|_| bad("NAME=PID"))?));
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     a.ninep = ninep.ok_or("--ninep is required")?;
+    for (name, pid) in hop_pids {
+        let hop = a.hops.iter_mut().find(|h| h.0 == name);
+        hop.ok_or_else(|| format!("--hop-pid {name}: no --hop {name}"))?
+            .2 = Some(pid);
+    }
+    if !a.hops.is_empty() && mux.is_none() {
+        return Err("--hop goes with --mux".into());
+    }
     a.versus = match (plain, mux) {
         (Some(p), None) => Versus::Plain(p),
         (None, Some(m)) => Versus::Mux(m),
@@ -333,6 +358,8 @@ struct Measured {
     cpu_s: Option<f64>,
     /// The same for the other processes asked for (the mux), in order.
     other_cpu_s: Vec<Option<f64>>,
+    /// The load generator's own CPU seconds in the window (all its client threads).
+    load_cpu_s: Option<f64>,
 }
 
 /// N workers (made first, so that connecting and logging in is not timed) run `op` back to
@@ -374,7 +401,10 @@ fn measure<W: Send>(
             .collect();
         barrier.wait();
         std::thread::sleep(warmup);
-        let pids: Vec<Option<u32>> = std::iter::once(pid).chain(others.iter().copied()).collect();
+        let pids: Vec<Option<u32>> = std::iter::once(pid)
+            .chain(others.iter().copied())
+            .chain(std::iter::once(Some(std::process::id())))
+            .collect();
         let before: Vec<Option<u64>> = pids.iter().map(|p| p.and_then(cpu_ticks)).collect();
         std::thread::sleep(window);
         let after = pids.iter().map(|p| p.and_then(cpu_ticks));
@@ -396,14 +426,19 @@ fn measure<W: Send>(
     Ok(Measured {
         summary: Summary::of(&mut all, window.as_secs_f64()),
         cpu_s: cpu[0],
-        other_cpu_s: cpu[1..].to_vec(),
+        other_cpu_s: cpu[1..cpu.len() - 1].to_vec(),
+        load_cpu_s: cpu[cpu.len() - 1],
     })
 }
 
 fn line(kind: &str, op: Op, n: usize, m: &Measured, extra: &[(&str, Option<f64>)]) -> String {
     let per_op = |c: f64| c * 1e6 / m.summary.ops.max(1) as f64;
     let mut cpu = String::new();
-    for (name, c) in std::iter::once(&("server", m.cpu_s)).chain(extra) {
+    let load = [("load", m.load_cpu_s)];
+    for (name, c) in std::iter::once(&("server", m.cpu_s))
+        .chain(extra)
+        .chain(&load)
+    {
         if let Some(c) = c {
             cpu += &format!(" {name}_cpu_us_per_op={:.1}", per_op(*c));
         }
@@ -444,10 +479,22 @@ fn run(args: &Args) -> Result<(), String> {
             "# 9p: switchboard {}; tcp: the plain request/response server {p} (same exchanges, same sizes)",
             args.ninep
         ),
-        Versus::Mux(m) => println!(
-            "# direct: each client its own connection to switchboard {}; mux: each client its own connection to switchboard mux {m}, one upstream connection",
-            args.ninep
-        ),
+        Versus::Mux(m) => {
+            println!(
+                "# direct: each client its own connection to switchboard {}; mux: each client its own connection to switchboard mux {m}, one upstream connection",
+                args.ninep
+            );
+            for (name, target, _) in &args.hops {
+                println!(
+                    "# hop-{name}: each client its own connection to {target} (a floor hop: its own upstream connection per client, no 9P work, no batching; or what the script says)"
+                );
+            }
+            if !args.hops.is_empty() {
+                println!(
+                    "# floor: with 1 client a hop is a true lower bound on what any intermediary (the mux too) adds; with more it is an approximate one, as the mux can batch many clients' messages in one write on its one upstream connection and a hop cannot"
+                );
+            }
+        }
     }
     let mut within = true;
     for &op in &args.ops {
@@ -549,6 +596,33 @@ fn run(args: &Args) -> Result<(), String> {
                         op.name(),
                         if ok { "yes" } else { "no" }
                     );
+                    for (name, target, pid) in &args.hops {
+                        let mh = measure(
+                            workers(target)?,
+                            &ninep_op,
+                            warmup,
+                            window,
+                            args.server_pid,
+                            &[*pid],
+                            args.clk_tck,
+                        )
+                        .map_err(|e| format!("hop {name} {} clients={n}: {e}", op.name()))?;
+                        let hop_cpu = mh.other_cpu_s.first().copied().flatten();
+                        let kind = format!("hop-{name}");
+                        println!("{}", line(&kind, op, n, &mh, &[("hop", hop_cpu)]));
+                        let h = &mh.summary;
+                        let thr = h.ops_per_s / d.ops_per_s;
+                        println!(
+                            "floor  op={} clients={n} hop={name} ops_per_s({name}/direct)={thr:.2} \
+                             ops_per_s(mux/{name})={:.2} p50({name}/direct)={:.2} \
+                             p99({name}/direct)={:.2} at_least_90pct={}",
+                            op.name(),
+                            m.ops_per_s / h.ops_per_s,
+                            h.p50_us / d.p50_us,
+                            h.p99_us / d.p99_us,
+                            if thr >= 0.9 { "yes" } else { "no" }
+                        );
+                    }
                 }
             }
         }
