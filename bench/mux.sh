@@ -89,6 +89,16 @@ nice -n "$NICE" "$SWITCHBOARD_BIN" serve --config "$RUN/switchboard.toml" --data
 SB_PID=$!; pids+=("$SB_PID")
 
 listening() { sed -n "s|^listening $1 ||p" "$2" | head -1; }
+# await KIND NAME WHAT: the address NAME (RUN/NAME.out) announces as KIND, within 10 s, or exit.
+await() {
+  local addr=
+  for _ in $(seq 200); do
+    addr=$(listening "$1" "$RUN/$2.out")
+    [ -n "$addr" ] && { echo "$addr"; return; }
+    sleep 0.05
+  done
+  echo "$3 did not start:" >&2; cat "$RUN/$2.err" >&2; exit 1
+}
 for _ in $(seq 200); do
   NINEP=$(listening 9p/tcp "$RUN/switchboard.out"); HTTP=$(listening http "$RUN/switchboard.out")
   [ -n "$NINEP" ] && [ -n "$HTTP" ] && break
@@ -107,12 +117,7 @@ esac
 nice -n "$NICE" "$SWITCHBOARD_BIN" mux --listen "$listen" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" ${MUX_ARGS:-} \
   > "$RUN/mux.out" 2> "$RUN/mux.err" &
 MUX_PID=$!; pids+=("$MUX_PID")
-for _ in $(seq 200); do
-  MUX=$(listening "$kind" "$RUN/mux.out")
-  [ -n "$MUX" ] && break
-  sleep 0.05
-done
-[ -n "$MUX" ] || { echo "the mux did not start:"; cat "$RUN/mux.err"; exit 1; }
+MUX=$(await "$kind" mux "the mux")
 if [ "$MUX_LISTEN" = unix ]; then MUX="unix!$MUX"; else MUX="tcp!${MUX%:*}!${MUX##*:}"; fi
 
 # The floor hops, each listening like the mux.
@@ -127,13 +132,7 @@ if [ -n "${MUX_B_ARGS+set}" ]; then
   nice -n "$NICE" "$SWITCHBOARD_BIN" mux --listen "$blisten" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" $MUX_B_ARGS \
     > "$RUN/muxb.out" 2> "$RUN/muxb.err" &
   bpid=$!; pids+=("$bpid")
-  B=
-  for _ in $(seq 200); do
-    B=$(listening "$kind" "$RUN/muxb.out")
-    [ -n "$B" ] && break
-    sleep 0.05
-  done
-  [ -n "$B" ] || { echo "the second mux did not start:"; cat "$RUN/muxb.err"; exit 1; }
+  B=$(await "$kind" muxb "the second mux")
   if [ "$MUX_LISTEN" = unix ]; then B="unix!$B"; else B="tcp!${B%:*}!${B##*:}"; fi
   hop_args+=(--hop "muxb=$B" --hop-pid "muxb=$bpid")
   hop_line="; hop-muxb: a second mux $B (${MUX_B_ARGS:-no flags}), pid $bpid"
@@ -151,13 +150,7 @@ for h in "${hops[@]}"; do
   nice -n "$NICE" "$BIN/hop" --mode "$h" --listen "$hlisten" --upstream "tcp!${NINEP%:*}!${NINEP##*:}" \
     > "$RUN/hop-$h.out" 2> "$RUN/hop-$h.err" &
   hpid=$!; pids+=("$hpid")
-  HADDR=
-  for _ in $(seq 200); do
-    HADDR=$(listening "$hkind" "$RUN/hop-$h.out")
-    [ -n "$HADDR" ] && break
-    sleep 0.05
-  done
-  [ -n "$HADDR" ] || { echo "the $h hop did not start:"; cat "$RUN/hop-$h.err"; exit 1; }
+  HADDR=$(await "$hkind" "hop-$h" "the $h hop")
   if [ "$MUX_LISTEN" = unix ]; then HADDR="unix!$HADDR"; else HADDR="tcp!${HADDR%:*}!${HADDR##*:}"; fi
   hop_args+=(--hop "$h=$HADDR" --hop-pid "$h=$hpid")
   hop_line="$hop_line; hop-$h $HADDR, pid $hpid"
