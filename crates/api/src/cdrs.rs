@@ -63,13 +63,7 @@ pub(crate) async fn list<S: Store>(
 
 /// True when the domain is in the directory or has CDRs.
 async fn known<S: Store>(api: &Api<S>, domain: &str) -> Result<bool, ApiError> {
-    let listed = api
-        .state
-        .directory
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .domain(domain)
-        .is_some();
+    let listed = api.state.read_directory().domain(domain).is_some();
     if listed {
         return Ok(true);
     }

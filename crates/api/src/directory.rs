@@ -190,13 +190,7 @@ pub(crate) async fn put_domain<S: Store>(
 
     let name = domain.name.clone();
     let created = api.writer.put_domain(domain, users).await?;
-    let view = api
-        .state
-        .directory
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .domain(&name)
-        .map(DomainView::of);
+    let view = api.state.read_directory().domain(&name).map(DomainView::of);
     let view = view.ok_or(ApiError::NoSuchDomain(name))?;
     let status = if created {
         StatusCode::CREATED
@@ -213,11 +207,7 @@ pub(crate) async fn get_domain<S: Store>(
 ) -> Result<Json<DomainView>, ApiError> {
     let Path(raw) = path?;
     let name = check_domain_name(&raw)?;
-    let directory = api
-        .state
-        .directory
-        .read()
-        .unwrap_or_else(|e| e.into_inner());
+    let directory = api.state.read_directory();
     directory
         .domain(&name)
         .map(|entry| Json(DomainView::of(entry)))
@@ -276,13 +266,7 @@ pub(crate) async fn delete_user<S: Store>(
     check_user_name(&user)?;
 
     if !api.writer.delete_user(&domain, &user).await? {
-        let known = api
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .domain(&domain)
-            .is_some();
+        let known = api.state.read_directory().domain(&domain).is_some();
         return Err(if known {
             ApiError::NoSuchUser { domain, user }
         } else {

@@ -144,11 +144,7 @@ fn view<S: Store>(
 ) -> Result<DomainRegistrations, ApiError> {
     // The two locks are taken one after the other, never nested, like the registrar does.
     let mut names: BTreeSet<String> = {
-        let directory = api
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let directory = api.state.read_directory();
         let entry = directory
             .domain(domain)
             .ok_or_else(|| ApiError::NoSuchDomain(domain.to_owned()))?;

@@ -309,9 +309,7 @@ impl Dispatcher {
     /// The domain's control URL, if it has one.
     fn control(&self, domain: &str) -> Option<String> {
         self.state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_directory()
             .domain(domain)
             .and_then(|d| d.domain.control.clone())
     }

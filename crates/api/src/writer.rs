@@ -87,13 +87,7 @@ impl<S: Store> DirectoryWriter<S> {
     /// [`put_domain`](Self::put_domain), never replaces.
     pub async fn create_domain(&self, domain: Domain) -> Result<bool, StoreError> {
         let _writes = self.writes.lock().await;
-        let exists = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .domain(&domain.name)
-            .is_some();
+        let exists = self.state.read_directory().domain(&domain.name).is_some();
         if exists {
             return Ok(false);
         }
@@ -131,9 +125,7 @@ impl<S: Store> DirectoryWriter<S> {
         let _writes = self.writes.lock().await;
         let exists = self
             .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_directory()
             .domain(domain)
             .map(|d| d.users.contains_key(&user.name));
         match exists {

@@ -470,13 +470,7 @@ impl Calls {
     fn targets(&self, domain: &str, user: &str) -> Result<Vec<(String, Flow)>, StatusCode> {
         // One lock at a time: the registrar nests the directory inside the location (see
         // ARCHITECTURE.md, "Layer rules"), so nothing may nest them the other way round.
-        let known = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .user(domain, user)
-            .is_some();
+        let known = self.state.read_directory().user(domain, user).is_some();
         if !known {
             return Err(StatusCode::NOT_FOUND);
         }
@@ -504,11 +498,7 @@ impl Calls {
         targets: &[(String, Flow)],
     ) -> Result<MediaPorts, StatusCode> {
         let latching = {
-            let dir = self
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let dir = self.state.read_directory();
             dir.domain(&call.domain)
                 .map_or(Latching::Strict, |d| d.domain.latching)
         };

@@ -62,6 +62,14 @@ pub struct State {
     pub location: RwLock<Location>,
 }
 
+impl State {
+    /// The directory for reading. A poisoned lock is taken as it is, as everywhere here: a
+    /// writer that panicked is no reason to stop answering lookups.
+    pub fn read_directory(&self) -> std::sync::RwLockReadGuard<'_, Directory> {
+        self.directory.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// What webhooks report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegEvent {
@@ -200,11 +208,7 @@ impl Registrar {
             .to_owned();
         match (&self.default_domain, host.ip()) {
             (Some(default), Some(_)) => {
-                let dir = self
-                    .state
-                    .directory
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner());
+                let dir = self.state.read_directory();
                 if dir.domain(&name).is_some() {
                     name
                 } else {
@@ -437,11 +441,7 @@ impl Registrar {
         reply: &dyn Fn(StatusCode) -> Response,
     ) -> Option<Outcome> {
         let (algorithms, ha1s) = {
-            let dir = self
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let dir = self.state.read_directory();
             let algorithms = dir
                 .domain(domain)
                 .map(|d| d.domain.digest.clone())
@@ -610,13 +610,7 @@ impl Registrar {
         // takes the user out of the directory first and drops its bindings under this lock
         // after, so a user still in the directory here has its binding dropped by that
         // deletion, and one already gone gets none: no binding outlives its user.
-        let exists = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .user(domain, user)
-            .is_some();
+        let exists = self.state.read_directory().user(domain, user).is_some();
         if !exists {
             drop(location);
             return Outcome {

@@ -264,11 +264,7 @@ impl Tree {
     }
 
     fn domain_ref(&self, name: &str) -> Option<DomainRef> {
-        let directory = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let directory = self.state.read_directory();
         let entry = directory.domain(name)?;
         Some(DomainRef {
             name: entry.domain.name.as_str().into(),
@@ -277,11 +273,7 @@ impl Tree {
     }
 
     fn ext_ref(&self, domain: &str, user: &str) -> Option<ExtRef> {
-        let directory = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let directory = self.state.read_directory();
         let entry = directory.domain(domain)?;
         Some(ExtRef {
             domain: entry.domain.name.as_str().into(),
@@ -322,11 +314,7 @@ impl Tree {
     /// Whether the domain `d` names is there, and is still the same domain. (No copy of
     /// anything: every walk, open and stat asks.)
     fn domain_alive(&self, d: &DomainRef) -> bool {
-        let directory = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let directory = self.state.read_directory();
         directory
             .domain(&d.name)
             .is_some_and(|entry| entry.serial == d.serial)
@@ -334,11 +322,7 @@ impl Tree {
 
     /// Whether the extension `e` names is there, and is still the same extension.
     fn ext_alive(&self, e: &ExtRef) -> bool {
-        let directory = self
-            .state
-            .directory
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let directory = self.state.read_directory();
         directory
             .domain(&e.domain)
             .and_then(|entry| entry.user_serial(&e.user))
@@ -385,11 +369,7 @@ impl Tree {
 
     fn presence(&self, domain: &str) -> String {
         let users: Vec<String> = {
-            let directory = self
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let directory = self.state.read_directory();
             let mut users: Vec<String> = directory
                 .domain(domain)
                 .map(|d| d.users.keys().cloned().collect())
@@ -522,11 +502,7 @@ impl Tree {
     /// listing is built, so a cached listing is never older than its key.
     fn big_listing(&self, dir: &Node) -> Result<Option<Arc<[u8]>>, FsError> {
         let (slot, key) = {
-            let directory = self
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let directory = self.state.read_directory();
             let last_serial = directory.last_serial();
             match dir {
                 Node::Root => (ListingSlot::Root, (directory.domain_count(), last_serial)),
@@ -684,11 +660,7 @@ impl Tree {
         Ok(match dir {
             Node::Root => {
                 let mut names: Vec<String> = {
-                    let directory = self
-                        .state
-                        .directory
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner());
+                    let directory = self.state.read_directory();
                     directory.domain_names().map(str::to_owned).collect()
                 };
                 names.sort();
@@ -700,11 +672,7 @@ impl Tree {
             Node::Domain(d) => {
                 // One look at the directory for all the users (a domain may have thousands).
                 let mut users: Vec<ExtRef> = {
-                    let directory = self
-                        .state
-                        .directory
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner());
+                    let directory = self.state.read_directory();
                     directory
                         .domain(&d.name)
                         .map(|entry| {
@@ -1766,12 +1734,7 @@ impl FileTree for TreeFs {
     ) -> Result<u32, FsError> {
         let now = self.tree.env.now();
         let result = {
-            let directory = self
-                .tree
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let directory = self.tree.state.read_directory();
             auth::answer(auth, &directory, data, now)
         };
         match result {

@@ -57,11 +57,7 @@ impl Calls {
             return Err(format!("call id {id:?} is in use"));
         }
         {
-            let dir = self
-                .state
-                .directory
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let dir = self.state.read_directory();
             if dir.user(domain, target).is_none() {
                 return Err(format!("no such target: {target}"));
             }
